@@ -1,0 +1,48 @@
+import Dispatch
+import Foundation
+
+/// The library's own parallelism: independent pieces of work spread over the cores.
+///
+/// The number of workers is the number of active cores, or `ENVNET_THREADS` when set.
+public enum Parallel {
+    /// How many pieces of work run at once.
+    public static let workerCount: Int = {
+        if let text = ProcessInfo.processInfo.environment["ENVNET_THREADS"], let value = Int(text), value > 0 {
+            return value
+        }
+        return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+
+    /// Runs `body(index)` for every index in `0..<count`, spread over the workers; returns when all are done.
+    public static func forEach(count: Int, _ body: (Int) -> Void) {
+        if count <= 0 { return }
+        if count == 1 || workerCount == 1 {
+            for index in 0..<count { body(index) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendableBox(body)
+            DispatchQueue.concurrentPerform(iterations: count) { index in box.value(index) }
+        }
+    }
+
+    /// Splits `0..<count` into at most `workerCount` contiguous chunks and runs `body(chunk, range)` for each.
+    /// Useful when every worker keeps a private accumulator indexed by `chunk`.
+    public static func forEachChunk(count: Int, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void) -> Int {
+        let chunks = Swift.max(1, Swift.min(workerCount, count))
+        let size = (count + chunks - 1) / Swift.max(chunks, 1)
+        forEach(count: chunks) { chunk in
+            let start = chunk * size
+            let end = Swift.min(count, start + size)
+            if start < end { body(chunk, start..<end) }
+        }
+        return chunks
+    }
+}
+
+/// Carries a non-Sendable value into concurrent work whose safety the caller guarantees
+/// (disjoint writes, joined before return).
+struct UncheckedSendableBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "EnvNetTensor", targets: ["EnvNetTensor"]),
+        .library(name: "EnvNetLayers", targets: ["EnvNetLayers"]),
         .executable(name: "envnet-benchmark", targets: ["EnvNetBenchmark"]),
     ],
     dependencies: [
@@ -27,6 +28,10 @@ let package = Package(
             name: "EnvNetTensor",
             dependencies: ["COpenBLAS", "CEnvNetSupport"]
         ),
+        .target(
+            name: "EnvNetLayers",
+            dependencies: ["EnvNetTensor"]
+        ),
         .executableTarget(
             name: "EnvNetBenchmark",
             dependencies: [
@@ -37,6 +42,11 @@ let package = Package(
         .testTarget(
             name: "EnvNetTensorTests",
             dependencies: ["EnvNetTensor"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "EnvNetLayersTests",
+            dependencies: ["EnvNetLayers"],
             resources: [.copy("Fixtures")]
         ),
     ],

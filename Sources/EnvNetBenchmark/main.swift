@@ -1,1 +1,126 @@
-print("bench")
+import ArgumentParser
+import EnvNetTensor
+import Foundation
+
+/// Kernel benchmark: sgemm ceiling and EnvNet's convolution shapes, forward and backward.
+@main
+struct EnvNetBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "envnet-benchmark",
+        abstract: "Measures GFLOP/s of EnvNet's convolution kernels against the machine's sgemm ceiling.",
+        discussion: """
+            Build in release mode for meaningful figures:
+              swift run -c release envnet-benchmark
+              swift run -c release envnet-benchmark --json
+            """)
+
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    @Option(help: "Timed repetitions per measurement (the median is reported).")
+    var repetitions = 7
+
+    @Option(help: "Batch size for the convolution shapes.")
+    var batch = 8
+
+    mutating func run() throws {
+        var generator = SeededGenerator(seed: 1)
+        var results: [Measurement] = []
+
+        // The ceiling: a large square sgemm through the library's parallel GEMM.
+        let size = 2048
+        let a = Tensor.uniform([size, size], in: -1..<1, generator: &generator)
+        let b = Tensor.uniform([size, size], in: -1..<1, generator: &generator)
+        results.append(measure(name: "sgemm 2048^3", flops: 2 * Double(size * size * size)) { _ = a.matmul(b) })
+
+        for shape in ConvolutionShape.envNet(batch: batch) {
+            let input = Tensor.uniform(shape.input, in: -1..<1, generator: &generator)
+            let weight = Tensor.normal(shape.weight, standardDeviation: 0.05, generator: &generator)
+            let output = Convolution.forward(input: input, weight: weight, geometry: shape.geometry)
+            let gradient = Tensor.uniform(output.shape, in: -1..<1, generator: &generator)
+            let flops = 2 * Double(output.count) * Double(shape.weight[1] * shape.weight[2] * shape.weight[3])
+            var reusedOutput = output
+            results.append(measure(name: "\(shape.name) forward", flops: flops) {
+                Convolution.forward(input: input, weight: weight, bias: nil, geometry: shape.geometry, into: &reusedOutput)
+            })
+            var reusedInputGradient = input
+            results.append(measure(name: "\(shape.name) backward input", flops: flops) {
+                Convolution.backwardInput(gradientOutput: gradient, weight: weight, inputShape: shape.input,
+                                          geometry: shape.geometry, into: &reusedInputGradient)
+            })
+            var weightGradient = Tensor.zeros(shape.weight)
+            results.append(measure(name: "\(shape.name) backward weight", flops: flops) {
+                Convolution.backwardWeight(gradientOutput: gradient, input: input, geometry: shape.geometry, accumulatingInto: &weightGradient)
+            })
+        }
+
+        let ceiling = results[0].gflops
+        let report = Report(
+            kernelFamily: BLASRuntime.kernelFamily, switchedToAVX512: BLASRuntime.switchedToAVX512,
+            workers: Parallel.workerCount, batch: batch, sgemmCeilingGFLOPS: ceiling,
+            measurements: results.map { .init(name: $0.name, milliseconds: $0.seconds * 1000, gflops: $0.gflops, fractionOfCeiling: $0.gflops / ceiling) })
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("OpenBLAS kernel family: \(report.kernelFamily)\(report.switchedToAVX512 ? " (switched by EnvNet)" : ""), workers: \(report.workers), batch: \(batch)")
+            print("measurement".padding(toLength: 34, withPad: " ", startingAt: 0) + "      ms   GFLOP/s  of ceiling")
+            for row in report.measurements {
+                print(row.name.padding(toLength: 34, withPad: " ", startingAt: 0)
+                      + String(format: "%8.2f  %8.1f  %9.0f%%", row.milliseconds, row.gflops, row.fractionOfCeiling * 100))
+            }
+        }
+    }
+
+    struct Measurement {
+        let name: String
+        let seconds: Double
+        let gflops: Double
+    }
+
+    /// One warm-up run, then the median of `repetitions` timed runs.
+    func measure(name: String, flops: Double, _ body: () -> Void) -> Measurement {
+        body()
+        var times: [Double] = []
+        for _ in 0..<repetitions {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        let median = times.sorted()[times.count / 2]
+        return Measurement(name: name, seconds: median, gflops: flops / median / 1e9)
+    }
+}
+
+struct Report: Codable {
+    struct Row: Codable {
+        let name: String
+        let milliseconds: Double
+        let gflops: Double
+        let fractionOfCeiling: Double
+    }
+    let kernelFamily: String
+    let switchedToAVX512: Bool
+    let workers: Int
+    let batch: Int
+    let sgemmCeilingGFLOPS: Double
+    let measurements: [Row]
+}
+
+/// EnvNet's convolution shapes (official sizes).
+struct ConvolutionShape {
+    let name: String
+    let input: [Int]
+    let weight: [Int]
+    let geometry: ConvolutionGeometry
+
+    static func envNet(batch: Int) -> [ConvolutionShape] {
+        [
+            ConvolutionShape(name: "conv2 40->40 1x8 w24007", input: [batch, 40, 1, 24007], weight: [40, 40, 1, 8],
+                             geometry: ConvolutionGeometry(kernel: (1, 8))),
+            ConvolutionShape(name: "conv3 1->50 8x13 40x150", input: [batch, 1, 40, 150], weight: [50, 1, 8, 13],
+                             geometry: ConvolutionGeometry(kernel: (8, 13))),
+        ]
+    }
+}

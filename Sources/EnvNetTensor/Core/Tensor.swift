@@ -195,6 +195,17 @@ public struct Tensor: Sendable {
         }
     }
 
+    /// The element at `indices` given as an array (one index per axis).
+    public func element(at indices: [Int]) -> Float {
+        storage.baseAddress[position(of: indices)]
+    }
+
+    /// Sets the element at `indices` given as an array (one index per axis).
+    public mutating func setElement(_ value: Float, at indices: [Int]) {
+        makeUniqueAndWritable()
+        storage.baseAddress[position(of: indices)] = value
+    }
+
     // MARK: - Raw access
 
     /// Makes the storage exclusively owned and free of aliasing (no stride-0 axes), copying if needed.

@@ -1,0 +1,225 @@
+import EnvNetTensor
+import Testing
+
+/// Direct convolution by its definition, in Double, on flat arrays.
+enum NaiveConvolution {
+    static func output(height: Int, width: Int, _ g: ConvolutionGeometry) -> (Int, Int) {
+        ((height + 2 * g.paddingHeight - g.dilationHeight * (g.kernelHeight - 1) - 1) / g.strideHeight + 1,
+         (width + 2 * g.paddingWidth - g.dilationWidth * (g.kernelWidth - 1) - 1) / g.strideWidth + 1)
+    }
+
+    /// Calls `body(n, o, oh, ow, c, i, j, inputIndex)` for every tap that lands inside the input.
+    static func forEachTap(input: [Int], outputChannels: Int, _ g: ConvolutionGeometry, _ body: (Int, Int, Int, Int, Int, Int, Int, Int) -> Void) {
+        let (n, c, h, w) = (input[0], input[1], input[2], input[3])
+        let (oh, ow) = output(height: h, width: w, g)
+        for b in 0..<n { for o in 0..<outputChannels { for y in 0..<oh { for x in 0..<ow {
+            for ch in 0..<c { for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
+                let iy = y * g.strideHeight - g.paddingHeight + i * g.dilationHeight
+                let ix = x * g.strideWidth - g.paddingWidth + j * g.dilationWidth
+                if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                    body(b, o, y, x, ch, i, j, ((b * c + ch) * h + iy) * w + ix)
+                }
+            } } }
+        } } } }
+    }
+
+    static func forward(input: Tensor, weight: Tensor, bias: Tensor?, _ g: ConvolutionGeometry) -> Tensor {
+        let x = input.scalars, wt = weight.scalars, o = weight.shape[0], c = input.shape[1]
+        let (oh, ow) = output(height: input.shape[2], width: input.shape[3], g)
+        var y = [Double](repeating: 0, count: input.shape[0] * o * oh * ow)
+        forEachTap(input: input.shape, outputChannels: o, g) { b, oc, yy, xx, ch, i, j, inputIndex in
+            y[((b * o + oc) * oh + yy) * ow + xx] += Double(x[inputIndex]) * Double(wt[((oc * c + ch) * g.kernelHeight + i) * g.kernelWidth + j])
+        }
+        if let bias {
+            for index in y.indices { y[index] += Double(bias.scalars[(index / (oh * ow)) % o]) }
+        }
+        return Tensor(y.map { Float($0) }, shape: [input.shape[0], o, oh, ow])
+    }
+
+    static func backward(input: Tensor, weight: Tensor, gradient: Tensor, _ g: ConvolutionGeometry) -> (input: Tensor, weight: Tensor, bias: Tensor) {
+        let x = input.scalars, wt = weight.scalars, dy = gradient.scalars, o = weight.shape[0], c = input.shape[1]
+        let (oh, ow) = (gradient.shape[2], gradient.shape[3])
+        var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: wt.count)
+        forEachTap(input: input.shape, outputChannels: o, g) { b, oc, yy, xx, ch, i, j, inputIndex in
+            let upstream = Double(dy[((b * o + oc) * oh + yy) * ow + xx])
+            let weightIndex = ((oc * c + ch) * g.kernelHeight + i) * g.kernelWidth + j
+            dx[inputIndex] += upstream * Double(wt[weightIndex])
+            dw[weightIndex] += upstream * Double(x[inputIndex])
+        }
+        var db = [Double](repeating: 0, count: o)
+        for index in dy.indices { db[(index / (oh * ow)) % o] += Double(dy[index]) }
+        return (Tensor(dx.map { Float($0) }, shape: input.shape), Tensor(dw.map { Float($0) }, shape: weight.shape), Tensor(db.map { Float($0) }, shape: [o]))
+    }
+}
+
+@Suite("Convolution and pooling kernels")
+struct ConvolutionTests {
+    static func randomGeometry(generator: inout SeededGenerator) -> ConvolutionGeometry {
+        func pick(_ range: ClosedRange<Int>) -> Int { Int(generator.next() % UInt64(range.count)) + range.lowerBound }
+        return ConvolutionGeometry(kernel: (pick(1...3), pick(1...4)), stride: (pick(1...2), pick(1...3)),
+                                   padding: (pick(0...2), pick(0...2)), dilation: (pick(1...2), pick(1...2)))
+    }
+
+    @Test func randomGeometriesAgreeWithTheDirectConvolution() throws {
+        var generator = SeededGenerator(seed: 41)
+        var tested = 0
+        while tested < 40 {
+            let g = Self.randomGeometry(generator: &generator)
+            let shape = [Int(generator.next() % 3) + 1, Int(generator.next() % 3) + 1, Int(generator.next() % 6) + 1, Int(generator.next() % 9) + 1]
+            guard (try? g.outputSize(height: shape[2], width: shape[3])) != nil else { continue }
+            tested += 1
+            let outputChannels = Int(generator.next() % 3) + 1
+            let input = Reference.randomTensor(shape, generator: &generator)
+            let weight = Tensor.uniform([outputChannels, shape[1], g.kernelHeight, g.kernelWidth], in: -1..<1, generator: &generator)
+            let bias = Tensor.uniform([outputChannels], in: -1..<1, generator: &generator)
+            let output = Convolution.forward(input: input, weight: weight, bias: bias, geometry: g)
+            Reference.expectClose(output, NaiveConvolution.forward(input: input, weight: weight, bias: bias, g), relative: 1e-4, absolute: 1e-5, "\(g) \(shape)")
+            let gradient = Reference.randomTensor(output.shape, generator: &generator)
+            let expected = NaiveConvolution.backward(input: input, weight: weight, gradient: gradient, g)
+            let gradientInput = Convolution.backwardInput(gradientOutput: gradient, weight: weight, inputShape: shape, geometry: g)
+            Reference.expectClose(gradientInput, expected.input, relative: 1e-4, absolute: 1e-5, "\(g) \(shape)")
+            let (gradientWeight, gradientBias) = Convolution.backwardWeight(gradientOutput: gradient, input: input, geometry: g)
+            Reference.expectClose(gradientWeight, expected.weight, relative: 1e-4, absolute: 1e-4, "\(g) \(shape)")
+            Reference.expectClose(gradientBias, expected.bias, relative: 1e-4, absolute: 1e-4)
+        }
+    }
+
+    @Test func manyTilesPerImageAtEnvNetLikeWidths() {
+        // 40 channels x 1x8 taps = 320 column rows: the positions span several tiles.
+        var generator = SeededGenerator(seed: 42)
+        let g = ConvolutionGeometry(kernel: (1, 8))
+        let input = Tensor.uniform([2, 40, 1, 2007], in: -1..<1, generator: &generator)
+        let weight = Tensor.uniform([3, 40, 1, 8], in: -0.2..<0.2, generator: &generator)
+        let output = Convolution.forward(input: input, weight: weight, geometry: g)
+        Reference.expectClose(output, NaiveConvolution.forward(input: input, weight: weight, bias: nil, g), relative: 1e-4, absolute: 1e-4)
+        let gradient = Tensor.uniform(output.shape, in: -1..<1, generator: &generator)
+        let expected = NaiveConvolution.backward(input: input, weight: weight, gradient: gradient, g)
+        Reference.expectClose(Convolution.backwardInput(gradientOutput: gradient, weight: weight, inputShape: input.shape, geometry: g),
+                              expected.input, relative: 1e-4, absolute: 1e-4)
+        Reference.expectClose(Convolution.backwardWeight(gradientOutput: gradient, input: input, geometry: g).weight,
+                              expected.weight, relative: 1e-3, absolute: 1e-3)
+    }
+
+    @Test func im2colMatchesItsDefinitionAndCol2imIsItsAdjoint() {
+        var generator = SeededGenerator(seed: 43)
+        for _ in 0..<20 {
+            let g = Self.randomGeometry(generator: &generator)
+            let (c, h, w) = (2, Int(generator.next() % 5) + 3, Int(generator.next() % 7) + 5)
+            guard let out = try? g.outputSize(height: h, width: w) else { continue }
+            let image = Reference.randomTensor([c, h, w], generator: &generator)
+            let columns = Convolution.im2col(image, geometry: g)
+            #expect(columns.shape == [c * g.kernelHeight * g.kernelWidth, out.height * out.width])
+            for index in Reference.indices(of: columns.shape) {
+                let (row, position) = (index[0], index[1])
+                let ch = row / (g.kernelHeight * g.kernelWidth), i = (row / g.kernelWidth) % g.kernelHeight, j = row % g.kernelWidth
+                let iy = (position / out.width) * g.strideHeight - g.paddingHeight + i * g.dilationHeight
+                let ix = (position % out.width) * g.strideWidth - g.paddingWidth + j * g.dilationWidth
+                let expected: Float = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? image[ch, iy, ix] : 0
+                #expect(columns.element(at: index) == expected)
+            }
+            // <im2col(x), y> == <x, col2im(y)> for random y.
+            let y = Tensor.uniform(columns.shape, in: -1..<1, generator: &generator)
+            let back = Convolution.col2im(y, channels: c, height: h, width: w, geometry: g)
+            let left = (columns * y).sum().scalar, right = (image * back).sum().scalar
+            #expect(Reference.close(left, right, relative: 1e-4, absolute: 1e-4))
+        }
+    }
+
+    @Test func pyTorchFixtures() throws {
+        let fixture = try Fixture.load("convolution")
+        #expect(fixture.cases.count == 7)
+        for item in fixture.cases {
+            let g = item.geometry
+            let input = item.tensor("input"), weight = item.tensor("weight")
+            let bias = item.bias == true ? item.tensor("bias") : nil
+            Reference.expectClose(Convolution.forward(input: input, weight: weight, bias: bias, geometry: g), item.tensor("output"),
+                                  relative: 1e-4, absolute: 1e-5, "\(item.name)")
+            let gradient = item.tensor("gradient_output")
+            Reference.expectClose(Convolution.backwardInput(gradientOutput: gradient, weight: weight, inputShape: input.shape, geometry: g),
+                                  item.tensor("gradient_input"), relative: 1e-4, absolute: 1e-5, "\(item.name)")
+            let grads = Convolution.backwardWeight(gradientOutput: gradient, input: input, geometry: g)
+            Reference.expectClose(grads.weight, item.tensor("gradient_weight"), relative: 1e-4, absolute: 1e-4, "\(item.name)")
+            if bias != nil { Reference.expectClose(grads.bias, item.tensor("gradient_bias"), relative: 1e-4, absolute: 1e-4, "\(item.name)") }
+        }
+    }
+
+    @Test func outputBuffersAreReusedAndGradientsAccumulate() {
+        var generator = SeededGenerator(seed: 44)
+        let g = ConvolutionGeometry(kernel: (1, 3), padding: (0, 1))
+        let input = Tensor.uniform([2, 3, 1, 10], in: -1..<1, generator: &generator)
+        let weight = Tensor.uniform([4, 3, 1, 3], in: -1..<1, generator: &generator)
+        var output = Tensor.zeros([2, 4, 1, 10])
+        let storage = ObjectIdentifier(output.storage)
+        Convolution.forward(input: input, weight: weight, bias: nil, geometry: g, into: &output)
+        #expect(ObjectIdentifier(output.storage) == storage)
+        Reference.expectClose(output, NaiveConvolution.forward(input: input, weight: weight, bias: nil, g), relative: 1e-4, absolute: 1e-5)
+        let gradient = Tensor.uniform(output.shape, in: -1..<1, generator: &generator)
+        var accumulated = Tensor.ones(weight.shape)
+        Convolution.backwardWeight(gradientOutput: gradient, input: input, geometry: g, accumulatingInto: &accumulated)
+        Reference.expectClose(accumulated, NaiveConvolution.backward(input: input, weight: weight, gradient: gradient, g).weight + 1, relative: 1e-4, absolute: 1e-4)
+    }
+
+    @Test func emptyBatchesAndChannels() {
+        let g = ConvolutionGeometry(kernel: (1, 2))
+        #expect(Convolution.forward(input: Tensor.zeros([0, 2, 1, 5]), weight: Tensor.zeros([3, 2, 1, 2]), geometry: g).shape == [0, 3, 1, 4])
+        let noChannels = Convolution.forward(input: Tensor.zeros([1, 0, 1, 5]), weight: Tensor.zeros([3, 0, 1, 2]), geometry: g)
+        #expect(noChannels.shape == [1, 3, 1, 4] && noChannels.scalars.allSatisfy { $0 == 0 })
+    }
+
+    // MARK: - Pooling
+
+    static func naivePool(_ input: Tensor, _ g: ConvolutionGeometry) -> (Tensor, [Int32]) {
+        let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let (oh, ow) = NaiveConvolution.output(height: h, width: w, g)
+        var values: [Float] = [], indices: [Int32] = []
+        for b in 0..<n { for ch in 0..<c { for y in 0..<oh { for x in 0..<ow {
+            var best = -Float.infinity, bestIndex = -1
+            for i in 0..<g.kernelHeight { for j in 0..<g.kernelWidth {
+                let iy = y * g.strideHeight - g.paddingHeight + i * g.dilationHeight
+                let ix = x * g.strideWidth - g.paddingWidth + j * g.dilationWidth
+                if iy >= 0 && iy < h && ix >= 0 && ix < w && (bestIndex < 0 || input[b, ch, iy, ix] > best) {
+                    best = input[b, ch, iy, ix]
+                    bestIndex = iy * w + ix
+                }
+            } }
+            values.append(best)
+            indices.append(Int32(bestIndex))
+        } } } }
+        return (Tensor(values, shape: [n, c, oh, ow]), indices)
+    }
+
+    @Test func maxPoolingAgreesWithLoops() {
+        var generator = SeededGenerator(seed: 45)
+        let geometries = [
+            ConvolutionGeometry(kernel: (1, 160), stride: (1, 160)),
+            ConvolutionGeometry(kernel: (3, 3), stride: (3, 3)),
+            ConvolutionGeometry(kernel: (1, 3), stride: (1, 3)),
+            ConvolutionGeometry(kernel: (3, 2), stride: (2, 1), padding: (1, 1)),
+        ]
+        for g in geometries {
+            let shape = g.kernelWidth == 160 ? [2, 3, 1, 500] : [2, 3, 7, 11]
+            let input = Reference.randomTensor(shape, generator: &generator)
+            let (output, indices) = MaxPooling.forward(input: input, geometry: g)
+            let (expected, expectedIndices) = Self.naivePool(input, g)
+            #expect(output.scalars == expected.scalars && output.shape == expected.shape)
+            #expect(indices == expectedIndices)
+            let gradient = Tensor.uniform(output.shape, in: -1..<1, generator: &generator)
+            let back = MaxPooling.backward(gradientOutput: gradient, indices: indices, inputShape: shape)
+            var reference = [Float](repeating: 0, count: input.count)
+            let plane = shape[2] * shape[3], outputPlane = output.shape[2] * output.shape[3]
+            for (slot, value) in gradient.scalars.enumerated() { reference[(slot / outputPlane) * plane + Int(indices[slot])] += value }
+            #expect(back.scalars == reference)
+        }
+    }
+
+    @Test func maxPoolingPyTorchFixtures() throws {
+        let fixture = try Fixture.load("pooling")
+        for item in fixture.cases {
+            let (output, indices) = MaxPooling.forward(input: item.tensor("input"), geometry: item.geometry)
+            #expect(output.scalars == item.tensor("output").scalars, "\(item.name)")
+            #expect(indices.map(Int.init) == item.indices!, "\(item.name)")
+            let back = MaxPooling.backward(gradientOutput: item.tensor("gradient_output"), indices: indices, inputShape: item.tensor("input").shape)
+            Reference.expectClose(back, item.tensor("gradient_input"), relative: 1e-6, absolute: 1e-6, "\(item.name)")
+        }
+    }
+}

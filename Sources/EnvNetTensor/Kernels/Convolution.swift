@@ -37,6 +37,16 @@ public struct ConvolutionGeometry: Sendable, Equatable, Hashable, CustomStringCo
         return ((paddedHeight - spanHeight) / strideHeight + 1, (paddedWidth - spanWidth) / strideWidth + 1)
     }
 
+    /// For unit stride: the geometry whose forward convolution of the output gradient (with the
+    /// kernel flipped) yields the input gradient. Nil when the stride is not 1 or the padding
+    /// exceeds the dilated kernel span (then col2im is used).
+    var transposedForUnitStride: ConvolutionGeometry? {
+        let spanHeight = dilationHeight * (kernelHeight - 1), spanWidth = dilationWidth * (kernelWidth - 1)
+        guard strideHeight == 1, strideWidth == 1, paddingHeight <= spanHeight, paddingWidth <= spanWidth else { return nil }
+        return ConvolutionGeometry(kernel: (kernelHeight, kernelWidth), padding: (spanHeight - paddingHeight, spanWidth - paddingWidth),
+                                   dilation: (dilationHeight, dilationWidth))
+    }
+
     /// True for a 1x1 kernel with unit stride and no padding: the input already is its column matrix.
     var isPointwise: Bool {
         kernelHeight == 1 && kernelWidth == 1 && strideHeight == 1 && strideWidth == 1 && paddingHeight == 0 && paddingWidth == 0
@@ -300,6 +310,15 @@ public enum Convolution {
             }
             return p
         }
+        if p.batch > 0, p.inputPlane > 0, p.outputChannels > 0, p.channels >= 8, let transposed = p.geometry.transposedForUnitStride {
+            // With unit stride the input gradient is itself a convolution: the output gradient,
+            // padded, convolved with the kernel flipped and its channel axes exchanged. That runs
+            // through the forward path (tiled im2col + GEMM) instead of a memory-bound col2im.
+            // With few input channels that GEMM would have almost no rows, so col2im stays.
+            let flipped = flippedTransposedKernel(weight)
+            forward(input: gradientOutput, weight: flipped, bias: nil, geometry: transposed, into: &gradientInput)
+            return
+        }
         prepare(&gradientInput, shape: inputShape)
         gradientInput.fill(with: 0)
         if p.batch == 0 || p.inputPlane == 0 || p.positions == 0 || p.outputChannels == 0 { return }
@@ -435,6 +454,21 @@ public enum Convolution {
             }
         }
         withExtendedLifetime((gradientOutput, input)) {}
+    }
+
+    /// `[O, C, kh, kw] -> [C, O, kh, kw]` with both kernel axes reversed.
+    static func flippedTransposedKernel(_ weight: Tensor) -> Tensor {
+        let (o, c, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        let source = weight.contiguous()
+        var result = Tensor(uninitializedShape: [c, o, kh, kw])
+        source.withUnsafeBufferPointer { from in
+            result.withUnsafeMutableBufferPointer { to in
+                for oc in 0..<o { for ic in 0..<c { for i in 0..<kh { for j in 0..<kw {
+                    to[((ic * o + oc) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)] = from[((oc * c + ic) * kh + i) * kw + j]
+                } } } }
+            }
+        }
+        return result
     }
 
     /// Makes `tensor` a contiguous, exclusively owned tensor of `shape`, reusing its storage when it fits.

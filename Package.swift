@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .library(name: "EnvNetTensor", targets: ["EnvNetTensor"]),
         .library(name: "EnvNetLayers", targets: ["EnvNetLayers"]),
+        .library(name: "EnvNetModel", targets: ["EnvNetModel"]),
         .executable(name: "envnet-benchmark", targets: ["EnvNetBenchmark"]),
     ],
     dependencies: [
@@ -32,6 +33,10 @@ let package = Package(
             name: "EnvNetLayers",
             dependencies: ["EnvNetTensor"]
         ),
+        .target(
+            name: "EnvNetModel",
+            dependencies: ["EnvNetLayers"]
+        ),
         .executableTarget(
             name: "EnvNetBenchmark",
             dependencies: [
@@ -48,6 +53,10 @@ let package = Package(
             name: "EnvNetLayersTests",
             dependencies: ["EnvNetLayers"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "EnvNetModelTests",
+            dependencies: ["EnvNetModel"]
         ),
     ],
     swiftLanguageModes: [.v6]

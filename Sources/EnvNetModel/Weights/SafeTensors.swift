@@ -1,0 +1,216 @@
+import EnvNetLayers
+import Foundation
+
+/// Why a safetensors file could not be read or written. Every case names the file and, where
+/// one is involved, the tensor.
+public enum SafeTensorsError: Error, CustomStringConvertible, Sendable, Equatable {
+    case unreadable(path: String, reason: String)
+    case truncated(path: String, reason: String)
+    case invalidHeader(path: String, reason: String)
+    case invalidTensor(path: String, name: String, reason: String)
+    case unsupportedDataType(path: String, name: String, dataType: String)
+    case overlappingTensors(path: String, first: String, second: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason): return "\(path): cannot read: \(reason)"
+        case let .truncated(path, reason): return "\(path): truncated safetensors file: \(reason)"
+        case let .invalidHeader(path, reason): return "\(path): invalid safetensors header: \(reason)"
+        case let .invalidTensor(path, name, reason): return "\(path): tensor '\(name)': \(reason)"
+        case let .unsupportedDataType(path, name, dataType):
+            return "\(path): tensor '\(name)' has data type \(dataType); only F32 (and F64, F16, BF16, converted to F32) are supported"
+        case let .overlappingTensors(path, first, second): return "\(path): tensors '\(first)' and '\(second)' overlap in the data section"
+        }
+    }
+}
+
+/// A set of named Float32 tensors with string metadata, in the safetensors format
+/// (an 8-byte little-endian header length, a JSON header, then the raw little-endian data).
+///
+/// Files from outside are untrusted: sizes, offsets, shapes and data types are all checked
+/// before any tensor is built, and nothing larger than the file is ever allocated.
+public struct SafeTensors: Sendable {
+    /// The tensors by name.
+    public var tensors: [String: Tensor]
+    /// The `__metadata__` entries of the header.
+    public var metadata: [String: String]
+
+    /// A set of tensors and metadata.
+    public init(tensors: [String: Tensor] = [:], metadata: [String: String] = [:]) {
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+
+    /// Headers above this size are refused (real headers of large models are a few hundred kB).
+    public static let maximumHeaderBytes = 64 << 20
+
+    /// Reads a safetensors file.
+    /// - Throws: ``SafeTensorsError`` naming the file and the problem.
+    public static func read(from url: URL) throws -> SafeTensors {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url, options: .mappedIfSafe)
+        } catch {
+            throw SafeTensorsError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
+        }
+        return try decode(data, source: url.path)
+    }
+
+    /// Decodes safetensors bytes; `source` names them in errors.
+    public static func decode(_ data: Data, source: String = "<data>") throws -> SafeTensors {
+        guard data.count >= 8 else {
+            throw SafeTensorsError.truncated(path: source, reason: "\(data.count) bytes, fewer than the 8-byte header length")
+        }
+        let headerLength = data.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)) }
+        guard headerLength <= UInt64(maximumHeaderBytes) else {
+            throw SafeTensorsError.invalidHeader(path: source, reason: "declared header length \(headerLength) exceeds the \(maximumHeaderBytes)-byte limit")
+        }
+        guard headerLength <= UInt64(data.count - 8) else {
+            throw SafeTensorsError.truncated(path: source, reason: "header of \(headerLength) bytes declared, only \(data.count - 8) follow")
+        }
+        let headerEnd = 8 + Int(headerLength)
+        let headerBytes = data.subdata(in: data.startIndex + 8 ..< data.startIndex + headerEnd)
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: headerBytes, options: [])
+        } catch {
+            throw SafeTensorsError.invalidHeader(path: source, reason: "not valid JSON")
+        }
+        guard let header = parsed as? [String: Any] else {
+            throw SafeTensorsError.invalidHeader(path: source, reason: "the header is not a JSON object")
+        }
+        let bufferLength = data.count - headerEnd
+        var metadata: [String: String] = [:]
+        var entries: [(name: String, dataType: String, shape: [Int], begin: Int, end: Int)] = []
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let dictionary = value as? [String: Any] else {
+                    throw SafeTensorsError.invalidHeader(path: source, reason: "__metadata__ is not an object")
+                }
+                for (key, entry) in dictionary {
+                    guard let text = entry as? String else {
+                        throw SafeTensorsError.invalidHeader(path: source, reason: "__metadata__ entry '\(key)' is not a string")
+                    }
+                    metadata[key] = text
+                }
+                continue
+            }
+            guard let info = value as? [String: Any] else {
+                throw SafeTensorsError.invalidTensor(path: source, name: name, reason: "header entry is not an object")
+            }
+            guard let dataType = info["dtype"] as? String else {
+                throw SafeTensorsError.invalidTensor(path: source, name: name, reason: "missing dtype")
+            }
+            guard let shapeValues = info["shape"] as? [Any], let shape = integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
+                throw SafeTensorsError.invalidTensor(path: source, name: name, reason: "shape is not a list of non-negative integers")
+            }
+            guard let offsetValues = info["data_offsets"] as? [Any], let offsets = integers(offsetValues), offsets.count == 2 else {
+                throw SafeTensorsError.invalidTensor(path: source, name: name, reason: "data_offsets is not a pair of integers")
+            }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard begin >= 0, begin <= end, end <= bufferLength else {
+                throw SafeTensorsError.invalidTensor(
+                    path: source, name: name, reason: "data_offsets [\(begin), \(end)] lie outside the \(bufferLength)-byte data section")
+            }
+            entries.append((name, dataType, shape, begin, end))
+        }
+        // Overlaps: sorted by start, each tensor must end before the next begins.
+        let sorted = entries.sorted { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
+        for (first, second) in zip(sorted, sorted.dropFirst()) where second.begin < first.end && second.end > second.begin && first.end > first.begin {
+            throw SafeTensorsError.overlappingTensors(path: source, first: first.name, second: second.name)
+        }
+        var tensors: [String: Tensor] = [:]
+        for entry in entries {
+            let elementSize: Int
+            switch entry.dataType {
+            case "F32": elementSize = 4
+            case "F64": elementSize = 8
+            case "F16", "BF16": elementSize = 2
+            default: throw SafeTensorsError.unsupportedDataType(path: source, name: entry.name, dataType: entry.dataType)
+            }
+            // The element count is checked against the bytes present before anything is allocated.
+            var count = 1
+            for extent in entry.shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+                guard !overflow, product <= bufferLength else {
+                    throw SafeTensorsError.invalidTensor(path: source, name: entry.name, reason: "shape \(entry.shape) is larger than the file")
+                }
+                count = product
+            }
+            guard count * elementSize == entry.end - entry.begin else {
+                throw SafeTensorsError.invalidTensor(
+                    path: source, name: entry.name,
+                    reason: "shape \(entry.shape) of \(entry.dataType) needs \(count * elementSize) bytes, data_offsets give \(entry.end - entry.begin)")
+            }
+            var values = [Float](repeating: 0, count: count)
+            data.withUnsafeBytes { raw in
+                let start = headerEnd + entry.begin
+                for index in 0..<count {
+                    let at = start + index * elementSize
+                    switch entry.dataType {
+                    case "F32": values[index] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                    case "F64": values[index] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))))
+                    case "F16": values[index] = halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
+                    default: values[index] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))) << 16)
+                    }
+                }
+            }
+            tensors[entry.name] = Tensor(values, shape: entry.shape)
+        }
+        return SafeTensors(tensors: tensors, metadata: metadata)
+    }
+
+    /// The file's bytes: tensors in name order, F32 little-endian, header padded to 8 bytes.
+    public func encoded() -> Data {
+        let names = tensors.keys.sorted()
+        var header: [String: Any] = [:]
+        var offset = 0
+        for name in names {
+            let tensor = tensors[name]!
+            header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + tensor.count * 4]] as [String: Any]
+            offset += tensor.count * 4
+        }
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)
+        while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
+        var data = Data(capacity: 8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(json)
+        for name in names {
+            tensors[name]!.withUnsafeBufferPointer { values in
+                var littleEndian = values.map { $0.bitPattern.littleEndian }
+                littleEndian.withUnsafeMutableBytes { data.append(contentsOf: $0) }
+            }
+        }
+        return data
+    }
+
+    /// Writes the file atomically (a temporary file, then a rename).
+    /// - Throws: ``FileWriteError`` when the file cannot be written.
+    public func write(to url: URL) throws {
+        try AtomicFile.write(encoded(), to: url)
+    }
+
+    private static func integers(_ values: [Any]) -> [Int]? {
+        var result: [Int] = []
+        for value in values {
+            guard let number = value as? NSNumber else { return nil }
+            let double = number.doubleValue
+            guard double == double.rounded(), Swift.abs(double) < 9.0e15 else { return nil }
+            result.append(Int(double))
+        }
+        return result
+    }
+
+    private static func halfToFloat(_ bits: UInt16) -> Float {
+        let sign = UInt32(bits >> 15) << 31
+        let exponent = Int((bits >> 10) & 0x1F)
+        let mantissa = UInt32(bits & 0x3FF)
+        if exponent == 0 {
+            let value = Float(mantissa) * 0x1p-24
+            return sign != 0 ? -value : value
+        }
+        if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
+        return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
+    }
+}

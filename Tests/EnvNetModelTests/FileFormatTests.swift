@@ -1,0 +1,118 @@
+import EnvNetModel
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+
+@Suite("safetensors, atomic files and images")
+struct FileFormatTests {
+    static func temporaryFolder() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("envnet-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test func safeTensorsRoundTrip() throws {
+        var generator = SeededGenerator(seed: 5)
+        let original = SafeTensors(
+            tensors: ["conv1.weight": Tensor.normal([4, 1, 1, 8], generator: &generator), "bn1.running_var": Tensor.ones([4]),
+                      "empty": Tensor.zeros([0, 3]), "scalar": Tensor(scalar: 2)],
+            metadata: ["classes": "[\"dog\",\"rain\"]", "configuration": "official"])
+        let folder = try Self.temporaryFolder()
+        let url = folder.appendingPathComponent("model.safetensors")
+        try original.write(to: url)
+        let loaded = try SafeTensors.read(from: url)
+        #expect(loaded.metadata == original.metadata)
+        #expect(Set(loaded.tensors.keys) == Set(original.tensors.keys))
+        for (name, tensor) in original.tensors { #expect(loaded.tensors[name] == tensor, "\(name)") }
+        // Header length is a multiple of 8 and the layout is the documented one.
+        let data = try Data(contentsOf: url)
+        let headerLength = data.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        #expect(headerLength % 8 == 0 && data.count == 8 + Int(headerLength) + (32 + 4 + 0 + 1) * 4)
+        // No temporary file is left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["model.safetensors"])
+    }
+
+    static func file(header: String, dataBytes: Int) -> Data {
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(Data(header.utf8))
+        data.append(Data(count: dataBytes))
+        return data
+    }
+
+    @Test(arguments: [
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, "outside"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "needs 12 bytes"),
+        ("{\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, "I64"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "overlap"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1000000000,1000000000,4],\"data_offsets\":[0,8]}}", 8, "larger than the file"),
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,8]}}", 8, "non-negative"),
+        ("[1,2]", 0, "not a JSON object"),
+        ("{\"a\":", 0, "not valid JSON"),
+    ])
+    func untrustedHeadersGiveErrorsNamingTheProblem(header: String, dataBytes: Int, expected: String) {
+        do {
+            _ = try SafeTensors.decode(Self.file(header: header, dataBytes: dataBytes), source: "bad.safetensors")
+            Issue.record("decoded a bad file: \(header)")
+        } catch {
+            #expect("\(error)".contains(expected), "\(error)")
+            #expect("\(error)".contains("bad.safetensors"))
+        }
+    }
+
+    @Test func headerLengthBeyondTheFileIsRefused() {
+        var data = Data()
+        withUnsafeBytes(of: UInt64(1000).littleEndian) { data.append(contentsOf: $0) }
+        data.append(Data("{}".utf8))
+        #expect(throws: SafeTensorsError.self) { try SafeTensors.decode(data) }
+        #expect(throws: SafeTensorsError.self) { try SafeTensors.decode(Data([1, 2, 3])) }
+    }
+
+    @Test func atomicWriteReportsAMissingFolder() {
+        #expect(throws: FileWriteError.self) {
+            try AtomicFile.write(Data([1]), to: URL(fileURLWithPath: "/nonexistent-envnet/folder/file.bin"))
+        }
+    }
+
+    @Test func pngHasValidChunksAndChecksums() {
+        let png = PNGEncoder.encode(width: 2, height: 2, rgb: [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
+        let bytes = [UInt8](png)
+        #expect(Array(bytes[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        // Walk the chunks and verify each CRC (computed here by the bitwise definition).
+        func crc(_ data: ArraySlice<UInt8>) -> UInt32 {
+            var c: UInt32 = 0xFFFF_FFFF
+            for byte in data {
+                c ^= UInt32(byte)
+                for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            }
+            return ~c
+        }
+        var position = 8, types: [String] = []
+        while position < bytes.count {
+            let length = Int(bytes[position]) << 24 | Int(bytes[position + 1]) << 16 | Int(bytes[position + 2]) << 8 | Int(bytes[position + 3])
+            let type = String(decoding: bytes[(position + 4)..<(position + 8)], as: UTF8.self)
+            let stored = bytes[(position + 8 + length)..<(position + 12 + length)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            #expect(stored == crc(bytes[(position + 4)..<(position + 8 + length)]), "\(type)")
+            types.append(type)
+            position += 12 + length
+        }
+        #expect(types == ["IHDR", "IDAT", "IEND"])
+    }
+
+    @Test func chartsAreWellFormedSVG() throws {
+        let line = Charts.lineChart(title: "loss <train>", xLabel: "epoch", yLabel: "loss",
+                                    series: [.init(name: "train", points: [(1, 2), (2, 1), (3, 0.5)], color: Charts.color(0))])
+        let heat = Charts.heatmap(title: "confusion", values: [[3, 1], [0, 4]], rowLabels: ["a", "b"], columnLabels: ["a", "b"],
+                                  xLabel: "predicted", yLabel: "true", cellText: true)
+        for svg in [line, heat] {
+            #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
+            // XMLParser accepts the document: every tag closed, attributes quoted, text escaped.
+            let parser = XMLParser(data: Data(svg.utf8))
+            #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
+        }
+        #expect(line.contains("loss &lt;train&gt;"))
+        #expect(heat.contains("data:image/png;base64,"))
+    }
+}

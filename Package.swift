@@ -9,11 +9,13 @@ let package = Package(
     products: [
         .library(name: "EnvNetTensor", targets: ["EnvNetTensor"]),
         .library(name: "EnvNetLayers", targets: ["EnvNetLayers"]),
+        .library(name: "EnvNetAudio", targets: ["EnvNetAudio"]),
         .library(name: "EnvNetModel", targets: ["EnvNetModel"]),
         .executable(name: "envnet-benchmark", targets: ["EnvNetBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -34,13 +36,17 @@ let package = Package(
             dependencies: ["EnvNetTensor"]
         ),
         .target(
+            name: "EnvNetAudio",
+            dependencies: ["EnvNetTensor", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
             name: "EnvNetModel",
-            dependencies: ["EnvNetLayers"]
+            dependencies: ["EnvNetLayers", "EnvNetAudio"]
         ),
         .executableTarget(
             name: "EnvNetBenchmark",
             dependencies: [
-                "EnvNetTensor",
+                "EnvNetTensor", "EnvNetAudio",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,8 +61,14 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "EnvNetAudioTests",
+            dependencies: ["EnvNetAudio"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
             name: "EnvNetModelTests",
-            dependencies: ["EnvNetModel"]
+            dependencies: ["EnvNetModel"],
+            resources: [.copy("Fixtures")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import EnvNetAudio
 import EnvNetTensor
 import Foundation
 
@@ -54,11 +55,21 @@ struct EnvNetBenchmark: ParsableCommand {
             })
         }
 
+        // The resampler: 5 s of noise at each source rate, one thread, as multiples of real time.
+        var resampling: [Report.ResamplerRow] = []
+        for rate in [44_100, 48_000, 22_050, 8_000] {
+            let resampler = try Resampler(from: rate, to: 16_000)
+            let input = (0..<(5 * rate)).map { _ in Float(generator.nextDouble(in: -1...1)) }
+            let timing = measure(name: "resample", flops: 1) { _ = resampler.process(input) }
+            resampling.append(.init(sourceRate: rate, targetRate: 16_000, timesRealTime: 5 / timing.seconds))
+        }
+
         let ceiling = results[0].gflops
         let report = Report(
             kernelFamily: BLASRuntime.kernelFamily, switchedToAVX512: BLASRuntime.switchedToAVX512,
             workers: Parallel.workerCount, batch: batch, sgemmCeilingGFLOPS: ceiling,
-            measurements: results.map { .init(name: $0.name, milliseconds: $0.seconds * 1000, gflops: $0.gflops, fractionOfCeiling: $0.gflops / ceiling) })
+            measurements: results.map { .init(name: $0.name, milliseconds: $0.seconds * 1000, gflops: $0.gflops, fractionOfCeiling: $0.gflops / ceiling) },
+            resampling: resampling)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -69,6 +80,10 @@ struct EnvNetBenchmark: ParsableCommand {
             for row in report.measurements {
                 print(row.name.padding(toLength: 34, withPad: " ", startingAt: 0)
                       + String(format: "%8.2f  %8.1f  %9.0f%%", row.milliseconds, row.gflops, row.fractionOfCeiling * 100))
+            }
+            print("resampler (one thread, windowed-sinc polyphase, Kaiser)")
+            for row in report.resampling {
+                print(String(format: "  %5d -> %5d Hz  %7.0fx real time", row.sourceRate, row.targetRate, row.timesRealTime))
             }
         }
     }
@@ -106,6 +121,12 @@ struct Report: Codable {
     let batch: Int
     let sgemmCeilingGFLOPS: Double
     let measurements: [Row]
+    struct ResamplerRow: Codable {
+        let sourceRate: Int
+        let targetRate: Int
+        let timesRealTime: Double
+    }
+    let resampling: [ResamplerRow]
 }
 
 /// EnvNet's convolution shapes (official sizes).

@@ -1,2 +1,4 @@
-// `import EnvNetModel` is all an app needs: it brings the layers and the tensor core with it.
+// `import EnvNetModel` is all an app needs: it brings the audio pipeline, the layers and the
+// tensor core with it.
+@_exported import EnvNetAudio
 @_exported import EnvNetLayers

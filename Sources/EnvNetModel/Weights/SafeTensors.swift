@@ -18,7 +18,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Sendable, Equatabl
         case let .invalidHeader(path, reason): return "\(path): invalid safetensors header: \(reason)"
         case let .invalidTensor(path, name, reason): return "\(path): tensor '\(name)': \(reason)"
         case let .unsupportedDataType(path, name, dataType):
-            return "\(path): tensor '\(name)' has data type \(dataType); only F32 (and F64, F16, BF16, converted to F32) are supported"
+            return "\(path): tensor '\(name)' has data type \(dataType); only F32 (and F64, F16, BF16, I64, I32, converted to F32) are supported"
         case let .overlappingTensors(path, first, second): return "\(path): tensors '\(first)' and '\(second)' overlap in the data section"
         }
     }
@@ -123,8 +123,8 @@ public struct SafeTensors: Sendable {
         for entry in entries {
             let elementSize: Int
             switch entry.dataType {
-            case "F32": elementSize = 4
-            case "F64": elementSize = 8
+            case "F32", "I32": elementSize = 4
+            case "F64", "I64": elementSize = 8
             case "F16", "BF16": elementSize = 2
             default: throw SafeTensorsError.unsupportedDataType(path: source, name: entry.name, dataType: entry.dataType)
             }
@@ -150,6 +150,8 @@ public struct SafeTensors: Sendable {
                     switch entry.dataType {
                     case "F32": values[index] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
                     case "F64": values[index] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))))
+                    case "I32": values[index] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+                    case "I64": values[index] = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int64.self)))
                     case "F16": values[index] = halfToFloat(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
                     default: values[index] = Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))) << 16)
                     }

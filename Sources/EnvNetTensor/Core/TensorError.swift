@@ -33,9 +33,10 @@ public enum TensorError: Error, Equatable, CustomStringConvertible, Sendable {
     }
 
     /// Runs a throwing check; a failure is a programming error and stops with the error's message.
+    /// The upper targets use it too, so misuse reads the same at every level.
     @inline(__always)
     @discardableResult
-    static func check<T>(_ body: () throws -> T) -> T {
+    public static func check<T>(_ body: () throws -> T) -> T {
         do {
             return try body()
         } catch {

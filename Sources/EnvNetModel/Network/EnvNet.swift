@@ -1,0 +1,264 @@
+import EnvNetLayers
+import Foundation
+
+/// The sizes of an EnvNet: which published variant, how many classes, how wide the classifier.
+public struct EnvNetConfiguration: Codable, Sendable, Equatable, Hashable, CustomStringConvertible {
+    /// The published variants of the network's front end.
+    public enum Variant: String, Codable, Sendable, CaseIterable {
+        /// The official sizes (Tokozume & Harada 2017, authors' code): input 24014 samples,
+        /// conv1/conv2 without padding or bias.
+        case official
+        /// The seed article's PyTorch re-implementation: input 24000 samples, conv1/conv2 with
+        /// padding 4 and a bias.
+        case seed
+    }
+
+    /// The front-end variant.
+    public var variant: Variant
+    /// The number of output classes.
+    public var classCount: Int
+    /// The width of fc5 and fc6 (4096 in the paper; smaller values make small test models).
+    public var hiddenUnits: Int
+    /// The dropout probability after fc5 and fc6.
+    public var dropoutProbability: Float
+
+    /// - Parameters:
+    ///   - variant: the front-end variant (official by default).
+    ///   - classCount: the number of classes (50 for ESC-50).
+    ///   - hiddenUnits: the width of fc5 and fc6.
+    ///   - dropoutProbability: dropout after fc5 and fc6.
+    public init(variant: Variant = .official, classCount: Int = 50, hiddenUnits: Int = 4096, dropoutProbability: Float = 0.5) {
+        self.variant = variant
+        self.classCount = classCount
+        self.hiddenUnits = hiddenUnits
+        self.dropoutProbability = dropoutProbability
+    }
+
+    /// The sample rate the network expects.
+    public static let sampleRate = 16_000
+
+    /// Samples per input window: 24014 (1.5 s plus 14) for the official sizes, 24000 for the seed variant.
+    public var inputLength: Int { variant == .official ? 24_014 : 24_000 }
+
+    /// The flattened size after pool4: 50 x 11 x 14.
+    public static let flattenedFeatures = 7_700
+
+    public var description: String {
+        "EnvNet(\(variant.rawValue), \(classCount) classes, fc \(hiddenUnits), dropout \(dropoutProbability), input \(inputLength))"
+    }
+
+    /// Checks the values.
+    /// - Throws: ``EnvNetError/invalidConfiguration(_:)``.
+    public func validate() throws {
+        guard classCount >= 1 else { throw EnvNetError.invalidConfiguration("class count must be at least 1, got \(classCount)") }
+        guard hiddenUnits >= 1 else { throw EnvNetError.invalidConfiguration("hidden units must be at least 1, got \(hiddenUnits)") }
+        guard dropoutProbability >= 0, dropoutProbability < 1 else {
+            throw EnvNetError.invalidConfiguration("dropout probability must be in [0, 1), got \(dropoutProbability)")
+        }
+    }
+}
+
+/// What can go wrong when building, loading or running an EnvNet.
+public enum EnvNetError: Error, CustomStringConvertible, Sendable, Equatable {
+    case invalidConfiguration(String)
+    case incompatibleWeights(path: String, reason: String)
+    case invalidInput(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidConfiguration(message): return "invalid EnvNet configuration: \(message)"
+        case let .incompatibleWeights(path, reason): return "\(path): \(reason)"
+        case let .invalidInput(message): return "invalid input: \(message)"
+        }
+    }
+}
+
+/// EnvNet (Tokozume & Harada, ICASSP 2017): a CNN that classifies environmental sounds from raw
+/// 16 kHz waveforms.
+///
+/// ```
+/// input  [N, 1, 1, 24014]
+/// conv1  40 x (1x8), BatchNorm, ReLU        [N, 40, 1, 24007]
+/// conv2  40 x (1x8), BatchNorm, ReLU        [N, 40, 1, 24000]
+/// pool2  max 1x160 / 160                    [N, 40, 1, 150]
+/// swap   axes C and H                       [N, 1, 40, 150]
+/// conv3  50 x (8x13), BatchNorm, ReLU       [N, 50, 33, 138]
+/// pool3  max 3x3 / 3                        [N, 50, 11, 46]
+/// conv4  50 x (1x5), BatchNorm, ReLU        [N, 50, 11, 42]
+/// pool4  max 1x3 / 3                        [N, 50, 11, 14]
+/// fc5    7700 -> 4096, ReLU, dropout 0.5
+/// fc6    4096 -> 4096, ReLU, dropout 0.5
+/// fc7    4096 -> classes                    [N, classes] (logits)
+/// ```
+///
+/// Parameter keys are those of the weight-interchange convention (`conv1.weight`,
+/// `bn1.running_mean`, `fc5.weight` …), so weights move to and from PyTorch unchanged.
+public final class EnvNet: Module {
+    /// The sizes this network was built with.
+    public let configuration: EnvNetConfiguration
+    /// The layers, named as in the interchange convention.
+    public let layers: Sequential
+
+    /// Builds an EnvNet with He-normal convolution and fully connected weights, BatchNorm scale 1
+    /// and shift 0, zero biases.
+    /// - Parameters:
+    ///   - configuration: variant, classes and widths.
+    ///   - seed: the seed of the initial weights and of dropout.
+    public init(configuration: EnvNetConfiguration = EnvNetConfiguration(), seed: UInt64 = 0) {
+        TensorError.check { try configuration.validate() }
+        self.configuration = configuration
+        let seedVariant = configuration.variant == .seed
+        let frontPadding = seedVariant ? 4 : 0
+        func convolution(_ input: Int, _ output: Int, _ kernel: (Int, Int), padding: (Int, Int) = (0, 0), bias: Bool = false) -> Conv2d {
+            Conv2d(inputChannels: input, outputChannels: output, kernelSize: kernel, padding: padding, bias: bias,
+                   weightInitializer: .heNormal, biasInitializer: .constant(0))
+        }
+        func linear(_ input: Int, _ output: Int) -> Linear {
+            Linear(input, output, weightInitializer: .heNormal, biasInitializer: .constant(0))
+        }
+        let hidden = configuration.hiddenUnits
+        layers = Sequential(named: [
+            ("conv1", convolution(1, 40, (1, 8), padding: (0, frontPadding), bias: seedVariant)),
+            ("bn1", BatchNorm2d(featureCount: 40)), ("relu1", ReLU()),
+            ("conv2", convolution(40, 40, (1, 8), padding: (0, frontPadding), bias: seedVariant)),
+            ("bn2", BatchNorm2d(featureCount: 40)), ("relu2", ReLU()),
+            ("pool2", MaxPool2d(kernelSize: (1, 160), stride: (1, 160))),
+            ("swap", SwapAxes(1, 2)),
+            ("conv3", convolution(1, 50, (8, 13))), ("bn3", BatchNorm2d(featureCount: 50)), ("relu3", ReLU()),
+            ("pool3", MaxPool2d(kernelSize: (3, 3), stride: (3, 3))),
+            ("conv4", convolution(50, 50, (1, 5))), ("bn4", BatchNorm2d(featureCount: 50)), ("relu4", ReLU()),
+            ("pool4", MaxPool2d(kernelSize: (1, 3), stride: (1, 3))),
+            ("flatten", Flatten()),
+            ("fc5", linear(EnvNetConfiguration.flattenedFeatures, hidden)), ("relu5", ReLU()),
+            ("dropout5", Dropout(probability: configuration.dropoutProbability, seed: seed &+ 5)),
+            ("fc6", linear(hidden, hidden)), ("relu6", ReLU()),
+            ("dropout6", Dropout(probability: configuration.dropoutProbability, seed: seed &+ 6)),
+            ("fc7", linear(hidden, configuration.classCount)),
+        ])
+        super.init()
+        var generator = SeededGenerator(seed: seed)
+        layers.resetParameters(generator: &generator)
+    }
+
+    public override var children: [(name: String, module: Module)] { layers.children }
+
+    public override var layerDescription: String { "EnvNet()" }
+
+    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+        try layers.outputShape(forInputShape: inputShape)
+    }
+
+    /// Logits for a batch of windows. `[N, 1, 1, L] -> [N, classes]`
+    public override func forward(_ input: Tensor) -> Tensor {
+        TensorError.check {
+            guard input.rank == 4, input.shape[1] == 1, input.shape[2] == 1, input.shape[3] == configuration.inputLength else {
+                throw LayerError.inputShape(layer: "EnvNet", expected: "[N, 1, 1, \(configuration.inputLength)]", actual: input.shape)
+            }
+        }
+        return layers.forward(input)
+    }
+
+    /// `[N, classes] -> [N, 1, 1, L]`
+    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+        layers.backward(gradientOutput)
+    }
+
+    /// Runs the layers up to and including the one named `layerName` (for example `pool2` for the
+    /// learned-filter analysis, `relu6` for embeddings). `[N, 1, 1, L] -> that layer's output`
+    public func features(_ input: Tensor, upTo layerName: String) -> Tensor {
+        TensorError.check {
+            guard layers.children.contains(where: { $0.name == layerName }) else {
+                throw TensorError.invalidArgument(operation: "EnvNet.features", message: "no layer named \(layerName)")
+            }
+        }
+        var value = input
+        for child in layers.children {
+            value = child.module.forward(value)
+            if child.name == layerName { break }
+        }
+        return value
+    }
+
+    // MARK: - Weights
+
+    /// Metadata keys of saved weights.
+    public enum MetadataKey {
+        public static let configuration = "envnet.configuration"
+        public static let classNames = "envnet.class_names"
+        public static let format = "format"
+    }
+
+    /// The weights (parameters and running statistics) under their interchange names, with the
+    /// configuration and class names in the metadata.
+    public func safeTensors(classNames: [String]) -> SafeTensors {
+        var metadata: [String: String] = [MetadataKey.format: "pt"]
+        if let json = try? JSONEncoder().encode(configuration) { metadata[MetadataKey.configuration] = String(decoding: json, as: UTF8.self) }
+        if let json = try? JSONEncoder().encode(classNames) { metadata[MetadataKey.classNames] = String(decoding: json, as: UTF8.self) }
+        return SafeTensors(tensors: stateDictionary(), metadata: metadata)
+    }
+
+    /// Saves the weights as safetensors, atomically.
+    public func save(to url: URL, classNames: [String]) throws {
+        try safeTensors(classNames: classNames).write(to: url)
+    }
+
+    /// Loads weights saved by ``save(to:classNames:)`` or by PyTorch (`safetensors.torch.save_file`
+    /// of a state_dict with the interchange names). The configuration comes from the metadata when
+    /// present, otherwise it is inferred from the tensor shapes.
+    /// - Returns: the network (in evaluation mode) and the class names (`class 0` … when absent).
+    /// - Throws: ``SafeTensorsError`` for a damaged file, ``EnvNetError/incompatibleWeights(path:reason:)``
+    ///   naming the tensor for a missing, extra or wrongly shaped weight.
+    public static func load(from url: URL) throws -> (network: EnvNet, classNames: [String]) {
+        let file = try SafeTensors.read(from: url)
+        return try load(file, source: url.path)
+    }
+
+    /// Builds a network from safetensors contents; `source` names them in errors.
+    public static func load(_ file: SafeTensors, source: String) throws -> (network: EnvNet, classNames: [String]) {
+        var configuration: EnvNetConfiguration
+        if let text = file.metadata[MetadataKey.configuration] {
+            do {
+                configuration = try JSONDecoder().decode(EnvNetConfiguration.self, from: Data(text.utf8))
+            } catch {
+                throw EnvNetError.incompatibleWeights(path: source, reason: "metadata \(MetadataKey.configuration) is not a valid configuration")
+            }
+        } else {
+            configuration = try inferConfiguration(from: file.tensors, source: source)
+        }
+        do {
+            try configuration.validate()
+        } catch {
+            throw EnvNetError.incompatibleWeights(path: source, reason: "\(error)")
+        }
+        var classNames = (0..<configuration.classCount).map { "class \($0)" }
+        if let text = file.metadata[MetadataKey.classNames] {
+            guard let names = try? JSONDecoder().decode([String].self, from: Data(text.utf8)), names.count == configuration.classCount else {
+                throw EnvNetError.incompatibleWeights(path: source, reason: "metadata \(MetadataKey.classNames) does not list \(configuration.classCount) class names")
+            }
+            classNames = names
+        }
+        let network = EnvNet(configuration: configuration)
+        var state = file.tensors
+        // PyTorch's 1-D convolutions store [O, C, k]; ours are 2-D with height 1.
+        for key in ["conv1.weight", "conv2.weight"] {
+            if let tensor = state[key], tensor.rank == 3 { state[key] = tensor.unsqueezed(axis: 2) }
+        }
+        // PyTorch saves a batch counter the network does not use.
+        for key in state.keys where key.hasSuffix(".num_batches_tracked") { state[key] = nil }
+        do {
+            try network.loadStateDictionary(state, strict: true)
+        } catch let error as LayerError {
+            throw EnvNetError.incompatibleWeights(path: source, reason: "\(error)")
+        }
+        network.eval()
+        return (network, classNames)
+    }
+
+    static func inferConfiguration(from tensors: [String: Tensor], source: String) throws -> EnvNetConfiguration {
+        guard let fc7 = tensors["fc7.weight"], fc7.rank == 2, let fc5 = tensors["fc5.weight"], fc5.rank == 2 else {
+            throw EnvNetError.incompatibleWeights(path: source, reason: "missing fc5.weight or fc7.weight (is this an EnvNet?)")
+        }
+        let variant: EnvNetConfiguration.Variant = tensors["conv1.bias"] != nil ? .seed : .official
+        return EnvNetConfiguration(variant: variant, classCount: fc7.shape[0], hiddenUnits: fc5.shape[0])
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+
+/// A fully connected layer, `y = x · weightᵀ + bias` (PyTorch's `Linear`), on the last axis.
+///
+/// Parameters: `weight` `[outputCount, inputCount]` (PyTorch's layout) and, when enabled, `bias`
+/// `[outputCount]`. The products run through ``parallelSgemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``
+/// with the weight read transposed in place (no copy).
+///
+/// `[N, in] -> [N, out]` (any leading axes: `[..., in] -> [..., out]`)
+public final class Linear: Module {
+    /// Features per input row.
+    public let inputCount: Int
+    /// Features per output row.
+    public let outputCount: Int
+    /// The weight `[out, in]`.
+    public let weight: Parameter
+    /// The bias `[out]`, or nil.
+    public let bias: Parameter?
+    /// How ``weight`` is initialised.
+    public let weightInitializer: Initializer
+    /// How ``bias`` is initialised.
+    public let biasInitializer: Initializer
+
+    private var output = Tensor.zeros([0])
+    private var gradientInput = Tensor.zeros([0])
+    private var cachedInput: Tensor?
+
+    /// Creates a fully connected layer; parameters are drawn from ``DefaultGenerator``.
+    /// - Parameters:
+    ///   - inputCount: features per input row.
+    ///   - outputCount: features per output row.
+    ///   - bias: whether the layer adds a learned offset.
+    ///   - weightInitializer: how the weight is drawn (PyTorch's default unless given).
+    ///   - biasInitializer: how the bias is drawn (PyTorch's default unless given), using the weight's fans.
+    public init(
+        _ inputCount: Int, _ outputCount: Int, bias: Bool = true,
+        weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault
+    ) {
+        precondition(inputCount > 0 && outputCount > 0, "Linear: feature counts must be positive, got \(inputCount) -> \(outputCount)")
+        self.inputCount = inputCount
+        self.outputCount = outputCount
+        self.weightInitializer = weightInitializer
+        self.biasInitializer = biasInitializer
+        weight = Parameter(Tensor.zeros([outputCount, inputCount]))
+        self.bias = bias ? Parameter(Tensor.zeros([outputCount])) : nil
+        super.init()
+        DefaultGenerator.withGenerator { resetOwnParameters(generator: &$0) }
+    }
+
+    /// Creates a fully connected layer with labelled sizes.
+    /// - Parameters:
+    ///   - inputCount: features per input row.
+    ///   - outputCount: features per output row.
+    ///   - bias: whether the layer adds a learned offset.
+    ///   - weightInitializer: how the weight is drawn.
+    ///   - biasInitializer: how the bias is drawn.
+    public convenience init(
+        inputCount: Int, outputCount: Int, bias: Bool = true,
+        weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault
+    ) {
+        self.init(inputCount, outputCount, bias: bias, weightInitializer: weightInitializer, biasInitializer: biasInitializer)
+    }
+
+    private func resetOwnParameters(generator: inout SeededGenerator) {
+        let fans = Initializer.fans(forWeightShape: weight.shape)
+        weight.value = weightInitializer.makeTensor(shape: weight.shape, fans: fans, generator: &generator)
+        bias?.value = biasInitializer.makeTensor(shape: [outputCount], fans: fans, generator: &generator)
+    }
+
+    /// Re-draws the weight and bias from `generator`.
+    /// - Parameter generator: the source of randomness.
+    public override func resetParameters(generator: inout SeededGenerator) {
+        resetOwnParameters(generator: &generator)
+        super.resetParameters(generator: &generator)
+    }
+
+    /// `weight` and, when present, `bias`.
+    public override var localParameters: [(name: String, parameter: Parameter)] {
+        bias.map { [("weight", weight), ("bias", $0)] } ?? [("weight", weight)]
+    }
+
+    /// The layer in one line, with its configuration.
+    public override var layerDescription: String {
+        "Linear(inputCount: \(inputCount), outputCount: \(outputCount)\(bias == nil ? ", bias: false" : ""))"
+    }
+
+    /// `[..., in] -> [..., out]`.
+    /// - Parameter inputShape: the shape of an input batch.
+    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+        guard inputShape.count >= 1, inputShape.last == inputCount else {
+            throw LayerError.inputShape(layer: layerDescription, expected: "[N, \(inputCount)]", actual: inputShape)
+        }
+        return Array(inputShape.dropLast()) + [outputCount]
+    }
+
+    /// `x · weightᵀ + bias`. `[N, in] -> [N, out]`
+    /// - Parameter input: a batch `[N, in]` (or `[..., in]`).
+    public override func forward(_ input: Tensor) -> Tensor {
+        checkInput(input.shape)
+        let input = input.contiguous()
+        let rows = input.count / inputCount
+        prepare(&output, shape: Array(input.shape.dropLast()) + [outputCount])
+        let weightValue = weight.value.contiguous(), biasValue = bias?.value.contiguous()
+        let y = output.writePointer
+        if rows > 0 {
+            // [rows, in] x [out, in]ᵀ -> [rows, out]
+            parallelSgemm(transposeA: false, transposeB: true, m: rows, n: outputCount, k: inputCount,
+                          a: input.readPointer, lda: inputCount, b: weightValue.readPointer, ldb: inputCount,
+                          beta: 0, c: y, ldc: outputCount)
+            if let biasValue {
+                let b = biasValue.readPointer, columns = outputCount
+                for row in 0..<rows {
+                    let line = y + row * columns
+                    for column in 0..<columns { line[column] += b[column] }
+                }
+            }
+        }
+        withExtendedLifetime((input, weightValue, biasValue)) {}
+        cachedInput = isTraining ? input : nil
+        return output
+    }
+
+    /// Adds `dyᵀ · x` to the weight gradient and `Σ dy` to the bias gradient; returns `dy · weight`.
+    /// `[N, out] -> [N, in]`
+    /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
+    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+        guard let input = cachedInput else { missingCache() }
+        cachedInput = nil
+        let expected = Array(input.shape.dropLast()) + [outputCount]
+        precondition(gradientOutput.shape == expected,
+                     "\(layerDescription).backward: expected output gradient \(shapeText(expected)), got \(shapeText(gradientOutput.shape))")
+        let gradientOutput = gradientOutput.contiguous()
+        let rows = input.count / inputCount
+        prepare(&gradientInput, shape: input.shape)
+        let weightValue = weight.value.contiguous()
+        weight.gradient.makeContiguousAndUnique()
+        bias?.gradient.makeContiguousAndUnique()
+        let dy = gradientOutput.readPointer, x = input.readPointer
+        if rows > 0 {
+            // [rows, out] x [out, in] -> [rows, in]
+            parallelSgemm(transposeA: false, transposeB: false, m: rows, n: inputCount, k: outputCount,
+                          a: dy, lda: outputCount, b: weightValue.readPointer, ldb: inputCount,
+                          beta: 0, c: gradientInput.writePointer, ldc: inputCount)
+            // [rows, out]ᵀ x [rows, in] -> [out, in], accumulated
+            parallelSgemm(transposeA: true, transposeB: false, m: outputCount, n: inputCount, k: rows,
+                          a: dy, lda: outputCount, b: x, ldb: inputCount,
+                          beta: 1, c: weight.gradient.writePointer, ldc: inputCount)
+            if let bias {
+                let db = bias.gradient.writePointer, columns = outputCount
+                for row in 0..<rows {
+                    let line = dy + row * columns
+                    for column in 0..<columns { db[column] += line[column] }
+                }
+            }
+        } else {
+            gradientInput.fill(with: 0)
+        }
+        withExtendedLifetime((input, gradientOutput, weightValue)) {}
+        return gradientInput
+    }
+}

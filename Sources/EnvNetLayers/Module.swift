@@ -1,0 +1,312 @@
+import Foundation
+
+/// A trainable tensor of a module together with the gradient that `backward` accumulates into it.
+///
+/// Modules own their parameters as `Parameter` objects, so an optimizer can update `value` in place
+/// and every holder (the module, the optimizer's key list) sees the same tensor. Not `Sendable`:
+/// a parameter belongs to one model, which is used from one task at a time.
+public final class Parameter {
+    /// The current value.
+    public var value: Tensor
+    /// The gradient of the loss with respect to ``value``, same shape. `backward` adds to it
+    /// (like PyTorch's `.grad`); call ``Module/zeroGradients()`` before each training step.
+    public var gradient: Tensor
+
+    /// - Parameter value: the initial value; the gradient starts as zeros of the same shape.
+    public init(_ value: Tensor) {
+        self.value = value.contiguousCopy()
+        gradient = Tensor.zeros(value.shape)
+    }
+
+    /// The shape of ``value``.
+    public var shape: [Int] { value.shape }
+    /// The number of elements of ``value``.
+    public var count: Int { value.count }
+
+    /// Sets every element of ``gradient`` to zero, reusing its storage.
+    public func zeroGradient() {
+        if gradient.shape != value.shape {
+            gradient = Tensor.zeros(value.shape)
+        } else {
+            gradient.withUnsafeMutableBufferPointer { buffer in
+                if let base = buffer.baseAddress { base.update(repeating: 0, count: buffer.count) }
+            }
+        }
+    }
+}
+
+/// A non-trainable tensor of a module's state, such as BatchNorm's running statistics.
+///
+/// Buffers are saved and loaded with the parameters (``Module/stateDictionary()``) but receive no
+/// gradient and are never touched by an optimizer.
+public final class Buffer {
+    /// The current value.
+    public var value: Tensor
+
+    /// - Parameter value: the initial value.
+    public init(_ value: Tensor) {
+        self.value = value.contiguousCopy()
+    }
+}
+
+/// A wrong input shape or a state dictionary that does not fit a model.
+public enum LayerError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// A layer was given an input it cannot take.
+    case inputShape(layer: String, expected: String, actual: [Int])
+    /// A state dictionary lacks a key the model has.
+    case missingKey(String)
+    /// A state dictionary has a key the model does not know (strict loading).
+    case unexpectedKey(String)
+    /// A state dictionary's tensor has the wrong shape.
+    case shapeMismatch(key: String, expected: [Int], actual: [Int])
+    /// The module cannot compute what was asked (for example the output shape of a custom module
+    /// that does not override ``Module/outputShape(forInputShape:)``).
+    case unsupported(layer: String, message: String)
+
+    /// The message: the layer or key, what was expected and what was found.
+    public var description: String {
+        switch self {
+        case let .inputShape(layer, expected, actual):
+            return "\(layer): expected input \(expected), got \(shapeText(actual))"
+        case let .missingKey(key):
+            return "state dictionary: missing key \(key)"
+        case let .unexpectedKey(key):
+            return "state dictionary: unexpected key \(key)"
+        case let .shapeMismatch(key, expected, actual):
+            return "state dictionary: \(key) should have shape \(shapeText(expected)), got \(shapeText(actual))"
+        case let .unsupported(layer, message):
+            return "\(layer): \(message)"
+        }
+    }
+}
+
+/// The base class of every layer and model: an explicit forward pass and its backward pass,
+/// named parameters and buffers, children, and a training/evaluation mode.
+///
+/// ## Writing a module
+/// Subclass `Module` and override
+/// - ``forward(_:)``: compute the output; in training mode (``isTraining``) keep what the backward
+///   pass needs (usually a reference to the input, which costs no copy);
+/// - ``backward(_:)``: given the gradient of the loss with respect to the output, **add** the
+///   gradients of the parameters into ``Parameter/gradient`` and return the gradient with respect to
+///   the input; then drop the cached references so the next step can reuse buffers in place;
+/// - ``localParameters``, ``localBuffers`` and ``children`` so that keys, mode switches, optimizers
+///   and checkpoints see everything;
+/// - optionally ``outputShape(forInputShape:)``, ``layerDescription`` and
+///   ``resetParameters(generator:)``.
+///
+/// ## Keys
+/// Keys are PyTorch's: a parameter `weight` of a child `conv1` is `conv1.weight`; a child of an
+/// unnamed ``Sequential`` is named by its index (`0.weight`).
+///
+/// ## Misuse
+/// A layer given an input of the wrong shape stops the program with a message naming the layer,
+/// the expected shape and the actual one, like the tensor core does for its operations. Code that
+/// handles outside input can check first with the throwing ``outputShape(forInputShape:)``.
+///
+/// Modules are reference types with mutable caches and are not `Sendable`: one model is used from
+/// one task at a time (the kernels inside parallelise on their own).
+open class Module: CustomStringConvertible {
+    /// True in training mode (the default): BatchNorm uses batch statistics, Dropout drops, and
+    /// layers keep what their backward pass needs. False in evaluation mode.
+    public private(set) var isTraining: Bool = true
+
+    /// How many times this module allocated a fresh workspace (output or gradient buffer) instead of
+    /// reusing the previous one. Stays constant across training steps of the same shapes once the
+    /// first step has allocated everything; see ``totalWorkspaceAllocationCount``.
+    public internal(set) var workspaceAllocationCount: Int = 0
+
+    /// Creates a module in training mode.
+    public init() {}
+
+    // MARK: - To override
+
+    /// The forward pass. Subclasses must override it.
+    /// - Parameter input: the input batch.
+    /// - Returns: the output batch. It may share storage with the module's own buffers, which the
+    ///   next call overwrites in place when nobody else holds them.
+    open func forward(_ input: Tensor) -> Tensor {
+        fatalError("\(layerDescription) does not override forward(_:)")
+    }
+
+    /// The backward pass for the most recent training-mode ``forward(_:)``.
+    ///
+    /// Adds the gradient of every parameter into its ``Parameter/gradient`` and returns the gradient
+    /// with respect to the input. Subclasses must override it.
+    /// - Parameter gradientOutput: the gradient of the loss with respect to the output of `forward`.
+    /// - Returns: the gradient of the loss with respect to the input of `forward`, in its shape.
+    open func backward(_ gradientOutput: Tensor) -> Tensor {
+        fatalError("\(layerDescription) does not override backward(_:)")
+    }
+
+    /// This module's own parameters (not its children's), with their local names.
+    open var localParameters: [(name: String, parameter: Parameter)] { [] }
+
+    /// This module's own buffers (not its children's), with their local names.
+    open var localBuffers: [(name: String, buffer: Buffer)] { [] }
+
+    /// The direct sub-modules, with their names, in forward order.
+    open var children: [(name: String, module: Module)] { [] }
+
+    /// One line describing the module without its children, like `Conv2d(1, 40, kernelSize: (1, 8))`.
+    open var layerDescription: String { String(describing: type(of: self)) + "()" }
+
+    /// The shape of the output for an input of `inputShape`.
+    /// - Throws: ``LayerError/inputShape(layer:expected:actual:)`` when the module cannot take that
+    ///   input; ``LayerError/unsupported(layer:message:)`` when a module does not say.
+    open func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+        throw LayerError.unsupported(layer: layerDescription, message: "does not override outputShape(forInputShape:)")
+    }
+
+    /// Re-draws this module's own parameters (and resets its buffers) from `generator`, then those of
+    /// its children in order. Layers with parameters override it and call `super`.
+    open func resetParameters(generator: inout SeededGenerator) {
+        for child in children { child.module.resetParameters(generator: &generator) }
+    }
+
+    /// Called after ``isTraining`` changed, for modules that must react (the default does nothing).
+    open func trainingModeDidChange() {}
+
+    // MARK: - Forward
+
+    /// Runs ``forward(_:)``.
+    public final func callAsFunction(_ input: Tensor) -> Tensor { forward(input) }
+
+    // MARK: - Modes
+
+    /// Switches this module and all its descendants to training mode (or evaluation mode for `false`).
+    public final func train(_ training: Bool = true) {
+        if isTraining != training {
+            isTraining = training
+            trainingModeDidChange()
+        }
+        for child in children { child.module.train(training) }
+    }
+
+    /// Switches this module and all its descendants to evaluation mode.
+    public final func eval() { train(false) }
+
+    // MARK: - Parameters and buffers
+
+    /// Every parameter of this module and its descendants, keyed by dotted path (`conv1.weight`),
+    /// own parameters first, then each child's in order.
+    public final func namedParameters() -> [(key: String, parameter: Parameter)] {
+        var result = localParameters.map { (key: $0.name, parameter: $0.parameter) }
+        for child in children {
+            for entry in child.module.namedParameters() {
+                result.append((key: child.name + "." + entry.key, parameter: entry.parameter))
+            }
+        }
+        return result
+    }
+
+    /// Every buffer of this module and its descendants, keyed by dotted path (`bn1.running_mean`).
+    public final func namedBuffers() -> [(key: String, buffer: Buffer)] {
+        var result = localBuffers.map { (key: $0.name, buffer: $0.buffer) }
+        for child in children {
+            for entry in child.module.namedBuffers() {
+                result.append((key: child.name + "." + entry.key, buffer: entry.buffer))
+            }
+        }
+        return result
+    }
+
+    /// Every descendant module (this one first, key `""`), keyed by dotted path.
+    public final func namedModules() -> [(key: String, module: Module)] {
+        var result: [(key: String, module: Module)] = [(key: "", module: self)]
+        for child in children {
+            for entry in child.module.namedModules() {
+                result.append((key: entry.key.isEmpty ? child.name : child.name + "." + entry.key, module: entry.module))
+            }
+        }
+        return result
+    }
+
+    /// The parameters in ``namedParameters()`` order.
+    public final func parameters() -> [Parameter] { namedParameters().map(\.parameter) }
+
+    /// The gradients of all parameters, keyed like ``namedParameters()``.
+    public final func namedGradients() -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: namedParameters().map { ($0.key, $0.parameter.gradient) })
+    }
+
+    /// Sets every parameter gradient to zero (storage is reused).
+    public final func zeroGradients() {
+        for entry in namedParameters() { entry.parameter.zeroGradient() }
+    }
+
+    /// The number of trainable scalars (the sum of the parameters' element counts; buffers excluded).
+    public final var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.parameter.count } }
+
+    /// The number of scalars held in buffers (running statistics).
+    public final var bufferElementCount: Int { namedBuffers().reduce(0) { $0 + $1.buffer.value.count } }
+
+    /// ``workspaceAllocationCount`` summed over this module and its descendants.
+    public final var totalWorkspaceAllocationCount: Int {
+        namedModules().reduce(0) { $0 + $1.module.workspaceAllocationCount }
+    }
+
+    /// Parameters and buffers by key, as PyTorch's `state_dict()` (the tensors share storage with the
+    /// model until either side writes).
+    public final func stateDictionary() -> [String: Tensor] {
+        var result: [String: Tensor] = [:]
+        for entry in namedParameters() { result[entry.key] = entry.parameter.value }
+        for entry in namedBuffers() { result[entry.key] = entry.buffer.value }
+        return result
+    }
+
+    /// Loads parameters and buffers by key, as PyTorch's `load_state_dict`.
+    ///
+    /// Nothing is changed unless every check passes.
+    /// - Parameters:
+    ///   - state: tensors by dotted key.
+    ///   - strict: when true (the default), a key the model does not have is an error too.
+    /// - Throws: ``LayerError`` naming the first missing or unexpected key or wrong shape.
+    public final func loadStateDictionary(_ state: [String: Tensor], strict: Bool = true) throws {
+        let parameters = namedParameters(), buffers = namedBuffers()
+        var known = Set<String>()
+        for (key, shape) in parameters.map({ ($0.key, $0.parameter.shape) }) + buffers.map({ ($0.key, $0.buffer.value.shape) }) {
+            known.insert(key)
+            guard let tensor = state[key] else { throw LayerError.missingKey(key) }
+            guard tensor.shape == shape else { throw LayerError.shapeMismatch(key: key, expected: shape, actual: tensor.shape) }
+        }
+        if strict, let extra = state.keys.sorted().first(where: { !known.contains($0) }) {
+            throw LayerError.unexpectedKey(extra)
+        }
+        for entry in parameters { entry.parameter.value = state[entry.key]!.contiguousCopy() }
+        for entry in buffers { entry.buffer.value = state[entry.key]!.contiguousCopy() }
+    }
+
+    // MARK: - Description
+
+    /// The module tree in PyTorch's style: one line per module, children indented under their names.
+    public var description: String {
+        let children = self.children
+        if children.isEmpty { return layerDescription }
+        var lines = [layerDescription.hasSuffix("()") ? String(layerDescription.dropLast()) : layerDescription + " ("]
+        for child in children {
+            let text = child.module.description.replacingOccurrences(of: "\n", with: "\n  ")
+            lines.append("  (\(child.name)): \(text)")
+        }
+        lines.append(")")
+        return lines.joined(separator: "\n")
+    }
+
+    /// A table of every parameter and buffer (key, shape, element count) with the totals.
+    public final var parameterSummary: String {
+        var rows: [(String, String, String)] = [("key", "shape", "count")]
+        for entry in namedParameters() {
+            rows.append((entry.key, shapeText(entry.parameter.shape), String(entry.parameter.count)))
+        }
+        for entry in namedBuffers() {
+            rows.append((entry.key + " (buffer)", shapeText(entry.buffer.value.shape), String(entry.buffer.value.count)))
+        }
+        let widths = (rows.map(\.0.count).max() ?? 0, rows.map(\.1.count).max() ?? 0)
+        var lines = rows.map { row in
+            row.0.padding(toLength: widths.0, withPad: " ", startingAt: 0) + "  "
+                + row.1.padding(toLength: widths.1, withPad: " ", startingAt: 0) + "  " + row.2
+        }
+        lines.append("trainable parameters: \(parameterCount), buffer elements: \(bufferElementCount)")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "EnvNetLayers", targets: ["EnvNetLayers"]),
         .library(name: "EnvNetAudio", targets: ["EnvNetAudio"]),
         .library(name: "EnvNetModel", targets: ["EnvNetModel"]),
+        .executable(name: "envnet", targets: ["envnet"]),
         .executable(name: "envnet-benchmark", targets: ["EnvNetBenchmark"]),
     ],
     dependencies: [
@@ -41,7 +42,14 @@ let package = Package(
         ),
         .target(
             name: "EnvNetModel",
-            dependencies: ["EnvNetLayers", "EnvNetAudio"]
+            dependencies: ["EnvNetLayers", "EnvNetAudio", "CEnvNetSupport", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "envnet",
+            dependencies: [
+                "EnvNetModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .executableTarget(
             name: "EnvNetBenchmark",

@@ -1,0 +1,54 @@
+import EnvNetAudio
+import Foundation
+
+/// An ESC-50-layout dataset decoded, resampled to 16 kHz and normalized, ready for training.
+public struct PreparedDataset: Sendable {
+    /// The dataset's clips and metadata.
+    public let dataset: ESC50Dataset
+    /// The preprocessed samples of every clip, in `dataset.clips` order.
+    public let samples: [[Float]]
+    /// True when the preprocessing cache was (re)built rather than read.
+    public let cacheWasRebuilt: Bool
+
+    /// The class names, by label.
+    public var classNames: [String] { dataset.classNames }
+
+    /// The default cache folder: `$XDG_CACHE_HOME/envnet` or `~/.cache/envnet`.
+    public static var defaultCacheFolder: URL {
+        if let xdg = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"], !xdg.isEmpty {
+            return URL(fileURLWithPath: xdg).appendingPathComponent("envnet")
+        }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/envnet")
+    }
+
+    /// Reads `meta/esc50.csv` under `root`, checks every audio file, and loads the preprocessed
+    /// clips from the cache (building it in parallel when the sources or settings changed).
+    /// - Parameters:
+    ///   - root: the dataset folder (`audio/`, `meta/esc50.csv`).
+    ///   - subset: all of ESC-50 or the ESC-10 subset (renumbered 0..<10).
+    ///   - settings: the preprocessing (16 kHz, peak normalization by default).
+    ///   - cacheFolder: where the cache file lives.
+    ///   - progress: (done, total) while the cache is built, from worker threads.
+    /// - Throws: `DatasetError` listing every missing or broken file; errors writing the cache.
+    public init(root: URL, subset: ESC50Subset = .esc50, settings: PreprocessingSettings = .seedArticle,
+                cacheFolder: URL = PreparedDataset.defaultCacheFolder, progress: (@Sendable (Int, Int) -> Void)? = nil) throws {
+        dataset = try ESC50Dataset(root: root, subset: subset, verifyingAudio: true)
+        let cache = PreprocessingCache(directory: cacheFolder)
+        let loaded = try cache.load(dataset, settings: settings, progress: progress)
+        samples = loaded.samples
+        cacheWasRebuilt = loaded.wasRebuilt
+    }
+
+    /// The labelled clips of the given folds.
+    public func clips(inFolds folds: Set<Int>) -> [LabeledClip] {
+        zip(dataset.clips, samples).filter { folds.contains($0.0.fold) }.map {
+            LabeledClip(samples: $0.1, label: $0.0.label, name: $0.0.filename)
+        }
+    }
+
+    /// Training clips (every fold but `testFold`) and test clips (`testFold`).
+    public func split(testFold: Int) -> (training: [LabeledClip], test: [LabeledClip]) {
+        let others = Set(dataset.folds).subtracting([testFold])
+        return (clips(inFolds: others), clips(inFolds: [testFold]))
+    }
+}

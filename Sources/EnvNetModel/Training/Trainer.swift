@@ -1,0 +1,222 @@
+import EnvNetAudio
+import EnvNetLayers
+import Foundation
+
+/// What the training loop reports while it runs.
+public enum TrainingEvent: Sendable {
+    /// A step finished: epoch (from 1), step within the epoch (from 1), steps per epoch, the step's loss.
+    case step(epoch: Int, step: Int, steps: Int, loss: Float)
+    /// Validation of an epoch is starting.
+    case validating(epoch: Int)
+    /// An epoch finished (and its checkpoint is on disk when the trainer has a run folder).
+    case epoch(EpochRecord)
+}
+
+/// The training loop: batches, forward, loss, backward, SGD, the learning-rate schedule,
+/// validation, a log line per epoch, and a checkpoint per epoch from which a killed run resumes.
+///
+/// With a run folder, every epoch ends by writing `checkpoint.safetensors` (weights, running
+/// statistics, momentum buffers, the epoch log and the recipe) atomically, and appending the
+/// epoch's record to `log.jsonl`. ``resumeIfPossible()`` restores all of it; batches, dropout masks
+/// and crops are derived from the seed and the epoch, so a resumed run ends with the same weights
+/// as an uninterrupted one.
+public final class Trainer {
+    /// The network being trained.
+    public let network: EnvNet
+    /// The recipe.
+    public let configuration: TrainingConfiguration
+    /// The class names (saved with the weights).
+    public let classNames: [String]
+    /// Where checkpoints and logs go; nil keeps everything in memory.
+    public let runFolder: URL?
+    /// Computes the validation accuracy of the network (in evaluation mode); nil skips validation.
+    public var validation: ((EnvNet) throws -> Double)?
+    /// The optimizer, with its momentum buffers.
+    public private(set) var optimizer: SGD
+    /// Records of the finished epochs.
+    public private(set) var history: [EpochRecord] = []
+
+    private let builder: BatchBuilder
+    private var input = Tensor.zeros([0])
+    private var targets = Tensor.zeros([0])
+    private var gradient = Tensor.zeros([0])
+
+    /// The checkpoint file inside the run folder.
+    public var checkpointURL: URL? { runFolder?.appendingPathComponent("checkpoint.safetensors") }
+    /// The per-epoch JSON lines inside the run folder.
+    public var logURL: URL? { runFolder?.appendingPathComponent("log.jsonl") }
+    /// The finished epochs.
+    public var completedEpochs: Int { history.count }
+
+    /// - Parameters:
+    ///   - network: the network to train (its current weights are the starting point).
+    ///   - training: the training clips (16 kHz, normalized).
+    ///   - classNames: one name per class of the network.
+    ///   - configuration: the recipe.
+    ///   - runFolder: where checkpoints and logs go (created if needed, checked for writing now,
+    ///     before any work); nil for none.
+    /// - Throws: ``TrainingError`` for an invalid recipe, an empty training set or a bad label;
+    ///   ``FileWriteError`` when the run folder cannot be written.
+    public init(network: EnvNet, training: [LabeledClip], classNames: [String], configuration: TrainingConfiguration, runFolder: URL?) throws {
+        try configuration.validate()
+        guard !training.isEmpty else { throw TrainingError.emptyTrainingSet }
+        let classCount = network.configuration.classCount
+        guard classNames.count == classCount else {
+            throw TrainingError.invalidConfiguration("\(classNames.count) class names for a network of \(classCount) classes")
+        }
+        if let bad = training.first(where: { $0.label < 0 || $0.label >= classCount }) {
+            throw TrainingError.invalidLabel(clip: bad.name, label: bad.label, classCount: classCount)
+        }
+        if let runFolder { try AtomicFile.checkWritableFolder(runFolder) }
+        self.network = network
+        self.configuration = configuration
+        self.classNames = classNames
+        self.runFolder = runFolder
+        optimizer = SGD(learningRate: configuration.learningRate, momentum: configuration.momentum,
+                        weightDecay: configuration.weightDecay, nesterov: configuration.nesterov, schedule: configuration.schedule)
+        builder = try BatchBuilder(clips: training, classCount: classCount, windowLength: network.configuration.inputLength,
+                                   configuration: configuration)
+    }
+
+    // MARK: - Checkpoints
+
+    private enum Key {
+        static let model = "model."
+        static let optimizer = "optimizer."
+        static let training = "envnet.training"
+        static let history = "envnet.history"
+        static let steps = "envnet.optimizer_steps"
+    }
+
+    /// Writes the checkpoint of the finished epochs, atomically.
+    public func saveCheckpoint() throws {
+        guard let url = checkpointURL else { return }
+        var file = network.safeTensors(classNames: classNames)
+        file.tensors = Dictionary(uniqueKeysWithValues: file.tensors.map { (Key.model + $0.key, $0.value) })
+        for (key, value) in optimizer.state.tensors { file.tensors[Key.optimizer + key] = value }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        file.metadata[Key.training] = String(decoding: try encoder.encode(configuration), as: UTF8.self)
+        file.metadata[Key.history] = String(decoding: try encoder.encode(history), as: UTF8.self)
+        file.metadata[Key.steps] = String(optimizer.stepCount)
+        try file.write(to: url)
+    }
+
+    /// Restores the run folder's checkpoint, if there is one.
+    /// - Returns: true when a checkpoint was restored.
+    /// - Throws: ``TrainingError/checkpointMismatch(path:reason:)`` when the checkpoint belongs to
+    ///   another recipe or network; ``SafeTensorsError`` when it is damaged.
+    @discardableResult
+    public func resumeIfPossible() throws -> Bool {
+        guard let url = checkpointURL, FileManager.default.fileExists(atPath: url.path) else { return false }
+        let file = try SafeTensors.read(from: url)
+        func mismatch(_ reason: String) -> TrainingError { .checkpointMismatch(path: url.path, reason: reason) }
+        guard let recipeText = file.metadata[Key.training],
+              let recipe = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(recipeText.utf8)) else {
+            throw mismatch("the checkpoint has no training recipe")
+        }
+        var expected = configuration, found = recipe
+        expected.epochs = 0
+        found.epochs = 0  // a resumed run may train longer
+        guard expected == found else { throw mismatch("it was written with another recipe (\(recipeText))") }
+        guard let historyText = file.metadata[Key.history],
+              let records = try? JSONDecoder().decode([EpochRecord].self, from: Data(historyText.utf8)) else {
+            throw mismatch("the checkpoint has no epoch log")
+        }
+        var model: [String: Tensor] = [:], optimizerTensors: [String: Tensor] = [:]
+        for (key, value) in file.tensors {
+            if key.hasPrefix(Key.model) { model[String(key.dropFirst(Key.model.count))] = value }
+            if key.hasPrefix(Key.optimizer) { optimizerTensors[String(key.dropFirst(Key.optimizer.count))] = value }
+        }
+        do {
+            try network.loadStateDictionary(model, strict: true)
+        } catch {
+            throw mismatch("its weights do not fit this network: \(error)")
+        }
+        optimizer.state = SGDState(tensors: optimizerTensors,
+                                   scalars: ["step_count": Double(file.metadata[Key.steps] ?? "0") ?? 0, "epoch": Double(records.count)])
+        history = records
+        try writeLog()
+        return true
+    }
+
+    private func writeLog() throws {
+        guard let url = logURL else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        try AtomicFile.write(lines.map { $0 + "\n" }.joined(), to: url)
+    }
+
+    // MARK: - Training
+
+    /// Trains the epochs not yet finished.
+    /// - Parameter events: called on the training thread after every step and epoch.
+    /// - Returns: the records of all finished epochs.
+    /// - Throws: ``TrainingError/diverged(epoch:step:loss:checkpoint:)`` when the loss stops being
+    ///   finite (the last checkpoint stays as it was); errors of checkpoint writing and validation.
+    @discardableResult
+    public func run(events: (TrainingEvent) -> Void = { _ in }) throws -> [EpochRecord] {
+        let epochs = configuration.effectiveEpochs
+        let batch = configuration.batchSize
+        let clipCount = builder.clips.count
+        let steps = (clipCount + batch - 1) / batch
+        while history.count < epochs {
+            let epoch = history.count  // from 0
+            let started = DispatchTime.now().uptimeNanoseconds
+            network.train()
+            reseedDropout(epoch: epoch)
+            let order = builder.order(epoch: epoch)
+            var lossTotal: Double = 0, correct = 0
+            for step in 0..<steps {
+                let start = step * batch
+                let indices = order[start..<Swift.min(clipCount, start + batch)]
+                optimizer.epoch = Double(epoch) + Double(step) / Double(steps)
+                let labels = builder.fill(input: &input, targets: &targets, indices: indices, epoch: epoch, firstPosition: start)
+                network.zeroGradients()
+                let logits = network(input)
+                let loss = configuration.betweenClassLearning
+                    ? Losses.klDivergence(logits: logits, targets: targets, gradient: &gradient)
+                    : Losses.softmaxCrossEntropy(logits: logits, labels: labels, gradient: &gradient)
+                guard loss.isFinite else {
+                    throw TrainingError.diverged(epoch: epoch + 1, step: step + 1, loss: loss,
+                                                 checkpoint: history.isEmpty ? nil : checkpointURL?.path)
+                }
+                _ = network.backward(gradient)
+                optimizer.step(network)
+                lossTotal += Double(loss) * Double(indices.count)
+                let predictions = logits.argmax(axis: 1).indices
+                correct += zip(predictions, labels).filter { $0 == $1 }.count
+                events(.step(epoch: epoch + 1, step: step + 1, steps: steps, loss: loss))
+            }
+            var validationAccuracy: Double?
+            let interval = configuration.validationInterval
+            if let validation, interval > 0, (epoch + 1) % interval == 0 || epoch + 1 == epochs {
+                events(.validating(epoch: epoch + 1))
+                network.eval()
+                validationAccuracy = try validation(network)
+                network.train()
+            }
+            let record = EpochRecord(
+                epoch: epoch + 1, learningRate: Double(configuration.schedule.learningRate(base: configuration.learningRate, epoch: Double(epoch))),
+                loss: lossTotal / Double(clipCount), trainAccuracy: Double(correct) / Double(clipCount),
+                validationAccuracy: validationAccuracy,
+                seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            history.append(record)
+            try saveCheckpoint()
+            try writeLog()
+            events(.epoch(record))
+        }
+        network.eval()
+        return history
+    }
+
+    /// Dropout masks come from generators reset at every epoch, so a resumed epoch draws the same masks.
+    private func reseedDropout(epoch: Int) {
+        for (index, entry) in network.namedModules().enumerated() {
+            if let dropout = entry.module as? Dropout {
+                dropout.generator = SeededGenerator(seed: configuration.seed, stream: 0x4452_4F50_0000 &+ UInt64(epoch) << 8 &+ UInt64(index))
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import EnvNetModel
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure EnvNet's training and inference throughput, peak memory and per-layer times.",
+        discussion: """
+            Uses the official sizes (input 24014, 50 classes). Build in release mode:
+              swift run -c release envnet bench
+              swift run -c release envnet bench --json --batch-size 64 --repetitions 5
+            """)
+
+    @Option(help: "Windows per step.") var batchSize = 64
+    @Option(help: "Timed repetitions; the median is reported.") var repetitions = 5
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
+    }
+
+    func run() throws {
+        let report = NetworkBenchmark.run(batchSize: batchSize, repetitions: repetitions)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        print("\(report.configuration), batch \(report.batchSize), OpenBLAS \(report.kernelFamily), \(report.workers) workers")
+        print(String(format: "training step:  %8.1f samples/s", report.trainingSamplesPerSecond))
+        print(String(format: "inference:      %8.1f windows/s", report.inferenceWindowsPerSecond))
+        print(String(format: "peak memory:    %8.0f MB", Double(report.peakResidentBytes) / 1e6))
+        print("layer        forward ms  backward ms")
+        for layer in report.layers {
+            print(layer.name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                  + String(format: " %10.2f  %11.2f", layer.forwardMilliseconds, layer.backwardMilliseconds))
+        }
+        let forward = report.layers.reduce(0) { $0 + $1.forwardMilliseconds }, backward = report.layers.reduce(0) { $0 + $1.backwardMilliseconds }
+        print("total".padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %10.2f  %11.2f", forward, backward))
+    }
+}

@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "envnet",
             dependencies: [
-                "EnvNetModel",
+                "EnvNetModel", "CEnvNetSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

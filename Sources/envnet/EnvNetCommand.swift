@@ -1,4 +1,5 @@
 import ArgumentParser
+import CEnvNetSupport
 import EnvNetModel
 import Foundation
 
@@ -7,5 +8,11 @@ struct EnvNetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "envnet",
         abstract: "Environmental sound classification with EnvNet (Tokozume & Harada, ICASSP 2017).",
-        subcommands: [Synth.self, Train.self, Bench.self])
+        subcommands: [Demo.self, Synth.self, Train.self, Evaluate.self, Predict.self, Analyze.self, Inspect.self, Resample.self, Bench.self])
+
+    static func main() {
+        // Epoch lines must reach a log file as they happen, not when a block buffer fills.
+        envnet_line_buffer_standard_output()
+        main(nil)
+    }
 }

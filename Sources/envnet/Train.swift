@@ -159,11 +159,8 @@ struct TrainingRun {
             printError("resumed \(folder.path) after epoch \(trainer.completedEpochs)")
             for record in trainer.history { print(record.line) }
         }
-        let evaluationClips = test.map { EvaluationClip(name: $0.name, samples: $0.samples, label: $0.label) }
         let scheme = recipe.scheme
-        trainer.validation = { network in
-            try ClipEvaluator(network: network, scheme: scheme).evaluate(evaluationClips, classNames: classNames).accuracy
-        }
+        trainer.validation = ClipEvaluator.validation(on: test, scheme: scheme)
         printError("fold \(testFold): \(training.count) training clips, \(test.count) test clips, \(network.configuration), run folder \(folder.path)")
         let epochs = recipe.recipe.effectiveEpochs
         try trainer.run { event in

@@ -19,4 +19,7 @@ const char *envnet_blas_core_name(void);
 /// Peak resident set size of this process in bytes (from getrusage), 0 if unknown.
 long long envnet_peak_resident_bytes(void);
 
+/// Makes standard output line-buffered, so lines reach a log file or pipe as they are printed.
+void envnet_line_buffer_standard_output(void);
+
 #endif

@@ -191,7 +191,7 @@ public final class Trainer {
             }
             var validationAccuracy: Double?
             let interval = configuration.validationInterval
-            if let validation, interval > 0, (epoch + 1) % interval == 0 || epoch + 1 == epochs {
+            if let validation, (interval > 0 && (epoch + 1) % interval == 0) || epoch + 1 == epochs {
                 events(.validating(epoch: epoch + 1))
                 network.eval()
                 validationAccuracy = try validation(network)

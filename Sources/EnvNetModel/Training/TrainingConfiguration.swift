@@ -34,7 +34,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     public var seed: UInt64 = 0
     /// A crop is silent (and drawn again) when its peak is at or below this.
     public var silenceThreshold: Float = 0.2
-    /// Validate every this many epochs (and after the last); 0 never.
+    /// Validate every this many epochs and after the last; 0 validates only after the last.
     public var validationInterval: Int = 1
 
     /// The recipe with every value at its default.

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -57,4 +58,8 @@ long long envnet_peak_resident_bytes(void) {
     struct rusage usage;
     if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
     return (long long)usage.ru_maxrss * 1024;  // Linux reports kilobytes
+}
+
+void envnet_line_buffer_standard_output(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
 }

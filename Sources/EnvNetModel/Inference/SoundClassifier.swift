@@ -1,0 +1,143 @@
+import Foundation
+
+/// Classifies recordings with a trained EnvNet: the API for apps.
+///
+/// ```swift
+/// let classifier = try SoundClassifier(contentsOf: weightsURL)
+/// let result = try classifier.classify(contentsOf: recordingURL, topK: 3)
+/// print(result.best.label, result.best.probability)
+/// ```
+///
+/// Audio goes through the same preprocessing as training (mix to mono, optional zero trimming,
+/// band-limited resampling to 16 kHz, peak normalization by default), then through the
+/// evaluation ``EvaluationScheme`` (probability voting over 1.5 s windows by default).
+///
+/// One classifier can be shared by many tasks or threads: calls are serialised by a lock around
+/// the network (which is not thread-safe), while preprocessing (decoding, resampling) runs
+/// outside it. The network's kernels parallelise internally, so running two classifications at
+/// once would not be faster anyway.
+public final class SoundClassifier: @unchecked Sendable {
+    // Safety of `@unchecked Sendable`: every stored property is immutable; `evaluator` (which
+    // holds the only reference to the network) is used only while holding `lock`;
+    // `ClipLoader` is itself thread-safe.
+
+    /// The network's sizes.
+    public let configuration: EnvNetConfiguration
+    /// One name per class, in class order.
+    public let classNames: [String]
+    /// How recordings are cut into windows and voted.
+    public let scheme: EvaluationScheme
+    /// The preprocessing applied to every recording (its rate is 16 kHz).
+    public let settings: PreprocessingSettings
+
+    private let lock = NSLock()
+    private let evaluator: ClipEvaluator
+    private let loader: ClipLoader
+
+    /// Loads a classifier from weights saved by `EnvNet.save(to:classNames:)` (or PyTorch
+    /// safetensors with the interchange names).
+    ///
+    /// - Parameters:
+    ///   - weightsURL: The safetensors file.
+    ///   - scheme: The windowing and voting scheme (probability voting with a 0.2 s hop by default).
+    ///   - settings: The preprocessing; it must match training (peak normalization by default).
+    ///   - batchSize: The most windows per forward pass.
+    /// - Throws: `SafeTensorsError` for a damaged file, ``EnvNetError/incompatibleWeights(path:reason:)``
+    ///   for weights that are not an EnvNet, ``EnvNetError/invalidInput(_:)`` for an invalid
+    ///   scheme, batch size, or a preprocessing rate other than 16 kHz.
+    public convenience init(contentsOf weightsURL: URL, scheme: EvaluationScheme = .seedArticle,
+                            settings: PreprocessingSettings = .seedArticle, batchSize: Int = 32) throws {
+        let (network, classNames) = try EnvNet.load(from: weightsURL)
+        try self.init(network: network, classNames: classNames, scheme: scheme, settings: settings, batchSize: batchSize)
+    }
+
+    /// Wraps a network that nobody else uses any more (it is put in evaluation mode).
+    ///
+    /// - Parameters:
+    ///   - network: The network; the classifier takes it over.
+    ///   - classNames: One name per class.
+    ///   - scheme: The windowing and voting scheme.
+    ///   - settings: The preprocessing; its rate must be 16 kHz.
+    ///   - batchSize: The most windows per forward pass.
+    /// - Throws: ``EnvNetError/invalidInput(_:)`` for a wrong number of class names, an invalid
+    ///   scheme or batch size, or a preprocessing rate other than 16 kHz.
+    public init(network: sending EnvNet, classNames: [String], scheme: EvaluationScheme = .seedArticle,
+                settings: PreprocessingSettings = .seedArticle, batchSize: Int = 32) throws {
+        guard classNames.count == network.configuration.classCount else {
+            throw EnvNetError.invalidInput("\(classNames.count) class names for a network with \(network.configuration.classCount) classes")
+        }
+        guard settings.sampleRate == EnvNetConfiguration.sampleRate else {
+            throw EnvNetError.invalidInput("the preprocessing rate must be \(EnvNetConfiguration.sampleRate) Hz for EnvNet, got \(settings.sampleRate)")
+        }
+        network.eval()
+        self.evaluator = try ClipEvaluator(network: network, scheme: scheme, batchSize: batchSize)
+        self.configuration = network.configuration
+        self.classNames = classNames
+        self.scheme = scheme
+        self.settings = settings
+        self.loader = ClipLoader(settings: settings)
+    }
+
+    /// Classifies an audio file (any WAV the package decodes, at any rate and channel count).
+    ///
+    /// - Parameters:
+    ///   - audioURL: The recording.
+    ///   - topK: How many candidates to return (clamped to the class count), at least 1.
+    /// - Returns: The class probabilities and the `topK` most probable classes.
+    /// - Throws: `AudioError` naming the file when it cannot be read or decoded;
+    ///   ``EnvNetError/invalidInput(_:)`` naming the file for `topK < 1` or a file without samples.
+    public func classify(contentsOf audioURL: URL, topK: Int = 5) throws -> Classification {
+        guard topK >= 1 else { throw EnvNetError.invalidInput("\(audioURL.path): topK must be at least 1, got \(topK)") }
+        let audio = try WAVReader.read(contentsOf: audioURL)
+        guard !audio.mono.isEmpty else { throw EnvNetError.invalidInput("\(audioURL.path): the file holds no samples") }
+        let samples: [Float]
+        do {
+            samples = try loader.preprocess(audio)
+        } catch let error as AudioError {
+            throw AudioError(source: audioURL.path, problem: error.problem)
+        }
+        return try classify(preprocessedSamples: samples, topK: topK, name: audioURL.path)
+    }
+
+    /// Classifies a mono buffer recorded at any rate.
+    ///
+    /// The buffer is preprocessed like training clips: zero-trimmed if the settings say so,
+    /// resampled to 16 kHz with the band-limited resampler, then normalized (peak 1.0 by default).
+    ///
+    /// - Parameters:
+    ///   - samples: Mono samples, finite, at least one.
+    ///   - sampleRate: Their rate in Hz, positive.
+    ///   - topK: How many candidates to return (clamped to the class count), at least 1.
+    /// - Returns: The class probabilities and the `topK` most probable classes.
+    /// - Throws: ``EnvNetError/invalidInput(_:)`` for an empty buffer, a non-finite sample, a
+    ///   non-positive rate or `topK < 1`; `AudioError` for a rate the resampler cannot convert.
+    public func classify(samples: [Float], sampleRate: Int, topK: Int = 5) throws -> Classification {
+        guard topK >= 1 else { throw EnvNetError.invalidInput("topK must be at least 1, got \(topK)") }
+        guard sampleRate > 0 else { throw EnvNetError.invalidInput("the sample rate must be positive, got \(sampleRate)") }
+        guard !samples.isEmpty else { throw EnvNetError.invalidInput("the audio buffer is empty") }
+        if let index = samples.firstIndex(where: { !$0.isFinite }) {
+            throw EnvNetError.invalidInput("sample \(index) of the audio buffer is \(samples[index]); samples must be finite")
+        }
+        var prepared = samples
+        if settings.trimsZeros { prepared = trimmingZeros(prepared) }
+        if sampleRate != settings.sampleRate { prepared = try loader.resampler(from: sampleRate).process(prepared) }
+        prepared = normalized(prepared, policy: settings.normalization)
+        return try classify(preprocessedSamples: prepared, topK: topK)
+    }
+
+    /// Classifies samples that are already preprocessed (16 kHz, normalized as in training).
+    ///
+    /// An empty or silent buffer still gets a classification (from one silent window).
+    ///
+    /// - Parameters:
+    ///   - preprocessedSamples: 16 kHz normalized samples.
+    ///   - topK: How many candidates to return (clamped to the class count), at least 1.
+    ///   - name: Names the recording in errors.
+    /// - Returns: The class probabilities and the `topK` most probable classes.
+    /// - Throws: ``EnvNetError/invalidInput(_:)`` for a non-finite sample or `topK < 1`.
+    public func classify(preprocessedSamples: [Float], topK: Int = 5, name: String = "audio buffer") throws -> Classification {
+        guard topK >= 1 else { throw EnvNetError.invalidInput("\(name): topK must be at least 1, got \(topK)") }
+        let score = try lock.withLock { try evaluator.score(preprocessedSamples, name: name) }
+        return try Classification(probabilities: score.probabilities, classNames: classNames, topK: topK, windowCount: score.windowCount)
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import EnvNetModel
+import Foundation
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe audio files: encoding, sample rate, channels, frames, duration and peak of the mono mix.",
+        discussion: """
+            A file that cannot be read is listed with the reason; the exit status is then non-zero.
+
+            Examples:
+              envnet inspect clip.wav
+              envnet inspect audio/*.wav --json
+            """)
+
+    @Argument(help: "WAV files.") var files: [String]
+    @Flag(help: "Print one JSON document.") var json = false
+
+    struct Entry: Codable {
+        var path: String
+        var encoding: String?
+        var sampleRate: Int?
+        var channels: Int?
+        var frames: Int?
+        var duration: Double?
+        var peak: Float?
+        var truncated: Bool?
+        var error: String?
+    }
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("give at least one audio file") }
+    }
+
+    func run() throws {
+        var entries: [Entry] = []
+        for path in files {
+            do {
+                let audio = try WAVReader.read(atPath: path)
+                let info = audio.info
+                entries.append(Entry(path: path, encoding: info.encodingDescription, sampleRate: info.sampleRate, channels: info.channelCount,
+                                     frames: info.frameCount, duration: info.duration, peak: peakAmplitude(audio.mono),
+                                     truncated: info.isDataTruncated, error: nil))
+            } catch {
+                entries.append(Entry(path: path, error: "\(error)"))
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+        } else {
+            for entry in entries {
+                if let error = entry.error {
+                    print("\(entry.path): error: \(error)")
+                } else {
+                    print(String(format: "%@: %@, %d Hz, %d channel%@, %d frames, %.3f s, peak %.4f%@",
+                                 entry.path, entry.encoding!, entry.sampleRate!, entry.channels!, entry.channels! == 1 ? "" : "s",
+                                 entry.frames!, entry.duration!, entry.peak!, entry.truncated! ? " (data chunk truncated)" : ""))
+                }
+            }
+        }
+        if entries.contains(where: { $0.error != nil }) { throw ExitCode(1) }
+    }
+}
+
+struct Resample: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Resample a WAV file (band-limited windowed-sinc, Kaiser window), keeping its channels.",
+        discussion: """
+            Writes 16-bit PCM by default, or 32-bit float with --float.
+
+            Examples:
+              envnet resample clip44k.wav clip16k.wav --rate 16000
+              envnet resample in.wav out.wav --rate 22050 --float
+            """)
+
+    @Argument(help: "The input WAV file.") var input: String
+    @Argument(help: "The output WAV file (written atomically).") var output: String
+    @Option(help: "The output sample rate in Hz.") var rate: Int
+    @Flag(help: "Write 32-bit float samples instead of 16-bit PCM.") var float = false
+
+    func validate() throws {
+        guard rate > 0 else { throw ValidationError("--rate must be a positive number of Hz") }
+    }
+
+    func run() throws {
+        let audio = try WAVReader.read(atPath: input)
+        let resampler = try Resampler(from: audio.info.sampleRate, to: rate)
+        let channels = audio.channels.map { resampler.process($0) }
+        try WAVWriter.write(channels: channels, sampleRate: rate, format: float ? .float32 : .pcm16, to: URL(fileURLWithPath: output))
+        print("\(output): \(channels.first?.count ?? 0) frames at \(rate) Hz, \(channels.count) channel\(channels.count == 1 ? "" : "s")")
+    }
+}

@@ -44,12 +44,16 @@ let package = Package(
             name: "EnvNetModel",
             dependencies: ["EnvNetLayers", "EnvNetAudio", "CEnvNetSupport", .product(name: "Logging", package: "swift-log")]
         ),
-        .executableTarget(
-            name: "envnet",
+        .target(
+            name: "EnvNetCommandLine",
             dependencies: [
                 "EnvNetModel", "CEnvNetSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .executableTarget(
+            name: "envnet",
+            dependencies: ["EnvNetCommandLine"]
         ),
         .executableTarget(
             name: "EnvNetBenchmark",
@@ -72,6 +76,10 @@ let package = Package(
             name: "EnvNetAudioTests",
             dependencies: ["EnvNetAudio"],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "EnvNetCommandLineTests",
+            dependencies: ["EnvNetCommandLine"]
         ),
         .testTarget(
             name: "EnvNetModelTests",

@@ -3,14 +3,17 @@ import CEnvNetSupport
 import EnvNetModel
 import Foundation
 
-@main
-struct EnvNetCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `envnet` command: its subcommands are the library's workflows.
+public struct EnvNetCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "envnet",
         abstract: "Environmental sound classification with EnvNet (Tokozume & Harada, ICASSP 2017).",
         subcommands: [Demo.self, Synth.self, Train.self, Evaluate.self, Predict.self, Analyze.self, Inspect.self, Resample.self, Bench.self])
 
-    static func main() {
+    public init() {}
+
+    /// Runs the command line of this process.
+    public static func runMain() {
         // Epoch lines must reach a log file as they happen, not when a block buffer fills.
         envnet_line_buffer_standard_output()
         main(nil)

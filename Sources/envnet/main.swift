@@ -1,0 +1,3 @@
+import EnvNetCommandLine
+
+EnvNetCommand.runMain()

@@ -8,7 +8,7 @@ public struct EnvNetCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "envnet",
         abstract: "Environmental sound classification with EnvNet (Tokozume & Harada, ICASSP 2017).",
-        subcommands: [Demo.self, Synth.self, Train.self, Evaluate.self, Predict.self, Analyze.self, Inspect.self, Resample.self, Bench.self])
+        subcommands: [Demo.self, Synth.self, Train.self, Evaluate.self, Predict.self, Embed.self, Analyze.self, Inspect.self, Resample.self, Bench.self])
 
     public init() {}
 

@@ -63,21 +63,33 @@ struct Evaluate: ParsableCommand {
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Classify audio files with trained weights: the top-k labels of each file.",
+        abstract: "Classify audio files with trained weights: the top-k labels of each file, or a timeline with --stream.",
         discussion: """
             Any WAV encoding and sample rate (resampled to 16 kHz inside). The probabilities are the
             mean of the softmax over the file's 1.5 s voting windows (0.2 s hop, silent windows dropped).
             With --json: one document with, per file, its path, the probability of every class in
             class order, and the top-k.
 
+            With --stream the file is read and classified the way a live stream is (StreamingClassifier):
+            in 1 s chunks, resampled as it arrives, one result per --hop-seconds: the 1.5 s window ending
+            there, each window divided by its own peak, windows with a peak at or below
+            --silence-threshold (in full-scale units) marked silent and not scored, and a smoothed
+            decision (the mean of the last 5 scored windows). It prints a timeline (window start-end,
+            top label and probability, smoothed label); --csv also writes it as CSV.
+
             Examples:
               envnet predict --weights model.safetensors dog.wav rain.wav
               envnet predict --weights model.safetensors --top-k 3 --json clips/*.wav
+              envnet predict --weights model.safetensors --stream long-recording.wav --csv timeline.csv
             """)
 
     @Option(help: "The weights (safetensors).") var weights: String
     @Option(help: "How many labels to show per file.") var topK = 5
     @Flag(help: "Print one JSON document.") var json = false
+    @Flag(help: "Classify each file as a stream and print a timeline of windows.") var stream = false
+    @Option(help: "With --stream: seconds between windows.") var hopSeconds: Double = 0.2
+    @Option(help: "With --stream: the window peak (full scale 1.0) at or below which a window is silent.") var silenceThreshold: Float = 0.2
+    @Option(help: "With --stream: also write the timeline to this CSV file.") var csv: String?
     @Argument(help: "Audio files (WAV).") var files: [String]
 
     struct FileResult: Codable {
@@ -97,9 +109,25 @@ struct Predict: ParsableCommand {
     func validate() throws {
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
         guard !files.isEmpty else { throw ValidationError("give at least one audio file") }
+        if stream {
+            guard !json else { throw ValidationError("--json cannot be combined with --stream (use --csv for the timeline)") }
+            guard hopSeconds.isFinite, hopSeconds > 0, hopSamples >= 1, hopSeconds <= 3600 else {
+                throw ValidationError("--hop-seconds must be positive (at least one sample at 16 kHz) and at most 3600, got \(hopSeconds)")
+            }
+            guard silenceThreshold.isFinite, silenceThreshold >= 0 else { throw ValidationError("--silence-threshold must be finite and non-negative") }
+        } else {
+            guard csv == nil else { throw ValidationError("--csv writes the --stream timeline; add --stream") }
+        }
+    }
+
+    /// The hop in samples at 16 kHz.
+    var hopSamples: Int {
+        guard hopSeconds.isFinite, hopSeconds > 0, hopSeconds <= 3600 else { return 0 }
+        return Int((hopSeconds * Double(EnvNetConfiguration.sampleRate)).rounded())
     }
 
     func run() throws {
+        if stream { return try runStreaming() }
         let classifier = try SoundClassifier(contentsOf: URL(fileURLWithPath: weights))
         var results: [FileResult] = []
         for path in files {
@@ -127,6 +155,131 @@ struct Predict: ParsableCommand {
             }
         }
         if results.contains(where: { $0.error != nil }) { throw ExitCode(1) }
+    }
+}
+
+extension Predict {
+    /// `--stream`: every file through one `StreamingClassifier`, read in 1 s chunks.
+    func runStreaming() throws {
+        if let csv { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: csv).deletingLastPathComponent()) }
+        let settings = StreamingConfiguration(hop: hopSamples, silenceThreshold: silenceThreshold)
+        let classifier = try StreamingClassifier(contentsOf: URL(fileURLWithPath: weights),
+                                                 sourceSampleRate: EnvNetConfiguration.sampleRate, configuration: settings)
+        // The CSV grows by one line per hop (about 80 bytes per 0.2 s, 1.4 MB per hour of audio).
+        var table = "file,window,start_seconds,end_seconds,silent,peak,label,probability,smoothed_label,smoothed_probability\n"
+        var failed = false
+        for path in files {
+            do {
+                var reader = try WAVChunkReader(path: path)
+                try classifier.reset(sourceSampleRate: reader.info.sampleRate)
+                print(String(format: "%@ (%.2f s at %d Hz, read in 1 s chunks; %.2f s windows every %.2f s):", path,
+                             reader.info.duration, reader.info.sampleRate, Double(classifier.windowLength) / 16_000, Double(hopSamples) / 16_000))
+                print("  window (s)       label                    prob  smoothed")
+                func emit(_ results: [StreamingResult]) {
+                    for result in results {
+                        print(Self.timelineLine(result))
+                        table += Self.csvLine(file: path, result)
+                    }
+                }
+                while let chunk = try reader.next(maximumFrames: reader.info.sampleRate) {
+                    emit(try classifier.process(chunk))
+                }
+                emit(try classifier.finish())
+            } catch {
+                print("\(path): error: \(error)")
+                failed = true
+            }
+        }
+        if let csv {
+            try AtomicFile.write(table, to: URL(fileURLWithPath: csv))
+            print("timeline: \(csv)")
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    static func timelineLine(_ result: StreamingResult) -> String {
+        let window = String(format: "%7.2f-%-7.2f", result.startTime, result.endTime)
+        let label: String
+        if let best = result.best {
+            label = best.label.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: " %5.1f%%", best.probability * 100)
+        } else {
+            label = String(format: "(silent, peak %.3f)", result.peak).padding(toLength: 29, withPad: " ", startingAt: 0)
+        }
+        let smoothed = result.smoothedBest.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) } ?? "-"
+        return "  \(window)  \(label)  \(smoothed)"
+    }
+
+    static func csvLine(file: String, _ result: StreamingResult) -> String {
+        func field(_ text: String) -> String {
+            guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        var line = "\(field(file)),\(result.index),\(String(format: "%.4f", result.startTime)),\(String(format: "%.4f", result.endTime)),"
+        line += "\(result.isSilent),\(String(format: "%.6g", result.peak)),"
+        line += result.best.map { "\(field($0.label)),\(String(format: "%.6g", $0.probability))," } ?? ",,"
+        line += result.smoothedBest.map { "\(field($0.label)),\(String(format: "%.6g", $0.probability))" } ?? ","
+        return line + "\n"
+    }
+
+    /// Decodes a WAV file a few frames at a time, so memory does not grow with the file.
+    ///
+    /// `WAVReader` decodes whole files only; this reads the validated header with
+    /// `WAVReader.readInfo`, then reads the data chunk piece by piece and decodes each piece by
+    /// handing `WAVReader.decode` a minimal header of the same format in front of it. Samples
+    /// (and the mono downmix) are exactly those of a whole-file decode.
+    struct WAVChunkReader {
+        let path: String
+        let info: WAVInfo
+        private let handle: FileHandle
+        private let header: (formatTag: UInt16, bits: UInt16)
+        private var framesRead = 0
+
+        init(path: String) throws {
+            let url = URL(fileURLWithPath: path)
+            self.path = path
+            info = try WAVReader.readInfo(contentsOf: url)
+            switch info.encoding {
+            case .unsignedPCM8: header = (1, 8)
+            case let .signedPCM(bits): header = (1, UInt16(bits))
+            case .float32: header = (3, 32)
+            case .float64: header = (3, 64)
+            case .aLaw: header = (6, 8)
+            case .muLaw: header = (7, 8)
+            }
+            do {
+                handle = try FileHandle(forReadingFrom: url)
+                try handle.seek(toOffset: UInt64(info.dataOffset))
+            } catch {
+                throw AudioError(source: path, problem: .readFailed(error.localizedDescription))
+            }
+        }
+
+        /// The next mono samples, at most `maximumFrames`; nil at the end of the data.
+        mutating func next(maximumFrames: Int) throws -> [Float]? {
+            let blockAlign = info.channelCount * info.encoding.bytesPerSample
+            // At most 16 MB per read, whatever the caller asks for.
+            let frames = Swift.min(Swift.max(maximumFrames, 1), Swift.max((16 << 20) / blockAlign, 1), info.frameCount - framesRead)
+            guard frames > 0 else { return nil }
+            let bytes: Data
+            do {
+                bytes = try handle.read(upToCount: frames * blockAlign) ?? Data()
+            } catch {
+                throw AudioError(source: path, problem: .readFailed(error.localizedDescription))
+            }
+            let whole = bytes.count / blockAlign
+            guard whole > 0 else { return nil }  // the file shrank while being read
+            var wav = Data()
+            func append32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { wav.append(contentsOf: $0) } }
+            func append16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { wav.append(contentsOf: $0) } }
+            let dataBytes = UInt32(whole * blockAlign)
+            wav.append(contentsOf: Array("RIFF".utf8)); append32(36 + dataBytes); wav.append(contentsOf: Array("WAVE".utf8))
+            wav.append(contentsOf: Array("fmt ".utf8)); append32(16); append16(header.formatTag); append16(UInt16(info.channelCount))
+            append32(UInt32(info.sampleRate)); append32(UInt32(truncatingIfNeeded: info.sampleRate * blockAlign)); append16(UInt16(blockAlign)); append16(header.bits)
+            wav.append(contentsOf: Array("data".utf8)); append32(dataBytes)
+            wav.append(bytes.prefix(whole * blockAlign))
+            framesRead += whole
+            return try WAVReader.decode(wav, source: path).mono
+        }
     }
 }
 

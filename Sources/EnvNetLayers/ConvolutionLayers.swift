@@ -46,6 +46,12 @@ public final class Conv2d: Module {
     /// How ``bias`` is initialised.
     public let biasInitializer: Initializer
 
+    /// Whether ``backward(_:)`` computes the gradient with respect to the input (true by default).
+    ///
+    /// The first layer of a network (EnvNet's conv1, fed with audio) has no use for it; setting this
+    /// to false skips that work, and `backward` then returns zeros of the input's shape.
+    public var computesInputGradient = true
+
     private var workspace = ConvolutionWorkspace()
 
     /// Creates a 2-D convolution; parameters are drawn from ``DefaultGenerator``.
@@ -154,8 +160,12 @@ public final class Conv2d: Module {
         precondition(gradientOutput.shape == expected,
                      "\(layerDescription).backward: expected output gradient \(shapeText(expected)), got \(shapeText(gradientOutput.shape))")
         prepare(&workspace.gradientInput, shape: input.shape)
-        Convolution.backwardInput(gradientOutput: gradientOutput, weight: weight.value, inputShape: input.shape,
-                                  geometry: geometry, into: &workspace.gradientInput)
+        if computesInputGradient {
+            Convolution.backwardInput(gradientOutput: gradientOutput, weight: weight.value, inputShape: input.shape,
+                                      geometry: geometry, into: &workspace.gradientInput)
+        } else {
+            workspace.gradientInput.fill(with: 0)
+        }
         if let bias {
             Convolution.backwardWeight(gradientOutput: gradientOutput, input: input, geometry: geometry,
                                        accumulatingInto: &weight.gradient, bias: &bias.gradient)

@@ -117,6 +117,15 @@ public func downmixToMono(_ channels: [[Float]]) -> [Float] {
         }
     }
     let scale = 1 / Float(channels.count)
-    for index in 0..<frameCount { sum[index] *= scale }
+    for index in 0..<frameCount {
+        let mean = sum[index] * scale
+        if mean.isFinite {
+            sum[index] = mean
+        } else {
+            // Finite samples near the Float limit (a hostile float WAV) overflow the sum; the mean
+            // of the scaled samples cannot, so a decoded file's downmix stays finite.
+            sum[index] = channels.reduce(0) { $0 + $1[index] * scale }
+        }
+    }
     return sum
 }

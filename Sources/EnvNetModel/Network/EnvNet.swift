@@ -138,6 +138,15 @@ public final class EnvNet: Module {
         super.init()
         var generator = SeededGenerator(seed: seed)
         layers.resetParameters(generator: &generator)
+        computesInputGradient = false
+    }
+
+    /// Whether ``backward(_:)`` computes the gradient with respect to the input audio (false by
+    /// default: training does not need it, and skipping it saves conv1's backward-to-input pass).
+    /// Set it to true for saliency maps or adversarial examples; `backward` returns zeros otherwise.
+    public var computesInputGradient: Bool {
+        get { (layers["conv1"] as? Conv2d)?.computesInputGradient ?? true }
+        set { (layers["conv1"] as? Conv2d)?.computesInputGradient = newValue }
     }
 
     public override var children: [(name: String, module: Module)] { layers.children }

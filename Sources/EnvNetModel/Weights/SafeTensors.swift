@@ -70,6 +70,11 @@ public struct SafeTensors: Sendable {
         }
         let headerEnd = 8 + Int(headerLength)
         let headerBytes = data.subdata(in: data.startIndex + 8 ..< data.startIndex + headerEnd)
+        // A real header nests three levels deep; deep nesting would only exercise the JSON
+        // parser's recursion, so it is refused before parsing.
+        guard jsonNestingDepth(headerBytes) <= maximumHeaderNesting else {
+            throw SafeTensorsError.invalidHeader(path: source, reason: "JSON nested deeper than \(maximumHeaderNesting) levels")
+        }
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: headerBytes, options: [])
@@ -129,13 +134,16 @@ public struct SafeTensors: Sendable {
             default: throw SafeTensorsError.unsupportedDataType(path: source, name: entry.name, dataType: entry.dataType)
             }
             // The element count is checked against the bytes present before anything is allocated.
-            var count = 1
+            // The product of the non-zero extents is bounded too: a zero extent makes the count 0,
+            // but the tensor's strides multiply the other extents ([0, 2^40, 2^40] would overflow).
+            var count = 1, nonZeroProduct = 1
             for extent in entry.shape {
-                let (product, overflow) = count.multipliedReportingOverflow(by: extent)
+                let (product, overflow) = nonZeroProduct.multipliedReportingOverflow(by: Swift.max(extent, 1))
                 guard !overflow, product <= bufferLength else {
                     throw SafeTensorsError.invalidTensor(path: source, name: entry.name, reason: "shape \(entry.shape) is larger than the file")
                 }
-                count = product
+                nonZeroProduct = product
+                count *= extent
             }
             guard count * elementSize == entry.end - entry.begin else {
                 throw SafeTensorsError.invalidTensor(
@@ -191,6 +199,35 @@ public struct SafeTensors: Sendable {
     /// - Throws: ``FileWriteError`` when the file cannot be written.
     public func write(to url: URL) throws {
         try AtomicFile.write(encoded(), to: url)
+    }
+
+    /// Headers nested deeper than this are refused before JSON parsing.
+    public static let maximumHeaderNesting = 16
+
+    /// The deepest nesting of `[` and `{` outside JSON strings (the bytes need not be valid JSON).
+    static func jsonNestingDepth(_ bytes: Data) -> Int {
+        var depth = 0, deepest = 0, inString = false, escaped = false
+        for byte in bytes {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                deepest = Swift.max(deepest, depth)
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return deepest
     }
 
     private static func integers(_ values: [Any]) -> [Int]? {

@@ -9,6 +9,12 @@ import Foundation
 ///   `running = (1 − momentum) · running + momentum · batch`, using the *unbiased* variance.
 /// - Evaluation mode: the running statistics are used instead and nothing is updated.
 ///
+/// - Fused ReLU (`fusedReLU: true`): the layer outputs `max(0, y)` and its backward pass applies
+///   ReLU's mask itself, recomputing it from the cached input, the same way PyTorch's
+///   `BatchNorm` followed by `ReLU` computes, bit for bit. It saves the separate ReLU layer's
+///   output and gradient buffers and one pass over each: on EnvNet's front end, four buffers of
+///   `N x 40 x 24000` values (a quarter of a gigabyte each at batch 64).
+///
 /// Keys: `weight`, `bias` (parameters, when affine), `running_mean`, `running_var` (buffers).
 /// `num_batches_tracked` is not kept (it only matters for PyTorch's cumulative-average mode).
 ///
@@ -29,26 +35,43 @@ public class BatchNorm: Module {
     public let runningMean: Buffer
     /// Running unbiased variance `[C]` (initialised to 1).
     public let runningVariance: Buffer
+    /// Whether the layer applies ReLU to its output (and ReLU's mask in backward).
+    public let fusedReLU: Bool
 
     private var output = Tensor.zeros([0])
     private var gradientInput = Tensor.zeros([0])
     private var cachedInput: Tensor?
     private var savedMean: [Float]
     private var savedInverseStandardDeviation: [Float]
+    // The per-channel affine map of the last training forward, y = x·scale + shift; the fused
+    // backward recomputes ReLU's mask from it with the same arithmetic as the forward.
+    // Owned by the layer (allocated in init, freed in deinit), so Parallel workers can write them.
+    private let savedScale: UnsafeMutablePointer<Float>
+    private let savedShift: UnsafeMutablePointer<Float>
 
-    init(featureCount: Int, epsilon: Float, momentum: Float, affine: Bool) {
+    init(featureCount: Int, epsilon: Float, momentum: Float, affine: Bool, fusedReLU: Bool) {
         precondition(featureCount > 0, "BatchNorm: featureCount must be positive, got \(featureCount)")
         precondition(epsilon >= 0 && momentum >= 0 && momentum <= 1, "BatchNorm: invalid epsilon \(epsilon) or momentum \(momentum)")
         self.featureCount = featureCount
         self.epsilon = epsilon
         self.momentum = momentum
+        self.fusedReLU = fusedReLU
         weight = affine ? Parameter(Tensor.ones([featureCount])) : nil
         bias = affine ? Parameter(Tensor.zeros([featureCount])) : nil
         runningMean = Buffer(Tensor.zeros([featureCount]))
         runningVariance = Buffer(Tensor.ones([featureCount]))
         savedMean = [Float](repeating: 0, count: featureCount)
         savedInverseStandardDeviation = [Float](repeating: 1, count: featureCount)
+        savedScale = .allocate(capacity: featureCount)
+        savedScale.initialize(repeating: 1, count: featureCount)
+        savedShift = .allocate(capacity: featureCount)
+        savedShift.initialize(repeating: 0, count: featureCount)
         super.init()
+    }
+
+    deinit {
+        savedScale.deallocate()
+        savedShift.deallocate()
     }
 
     /// Resets the scale to 1, the shift to 0 and the running statistics to 0 and 1 (no randomness used).
@@ -80,7 +103,7 @@ public class BatchNorm: Module {
     /// The layer in one line, with its configuration.
     public override var layerDescription: String {
         let name = String(describing: type(of: self))
-        return "\(name)(\(featureCount), epsilon: \(epsilon), momentum: \(momentum)\(weight == nil ? ", affine: false" : ""))"
+        return "\(name)(\(featureCount), epsilon: \(epsilon), momentum: \(momentum)\(weight == nil ? ", affine: false" : "")\(fusedReLU ? ", fusedReLU: true" : ""))"
     }
 
     /// The output has the shape of the input.
@@ -102,7 +125,7 @@ public class BatchNorm: Module {
         let perChannel = batch * length
         prepare(&output, shape: input.shape)
         let x = input.readPointer, y = output.writePointer
-        let epsilon = self.epsilon, momentum = self.momentum
+        let epsilon = self.epsilon, momentum = self.momentum, fusedReLU = self.fusedReLU
         let gammaTensor = weight?.value.contiguous(), betaTensor = bias?.value.contiguous()
         let gamma = gammaTensor?.readPointer, beta = betaTensor?.readPointer
         if isTraining {
@@ -110,6 +133,7 @@ public class BatchNorm: Module {
             runningMean.value.makeContiguousAndUnique()
             runningVariance.value.makeContiguousAndUnique()
             let runMean = runningMean.value.writePointer, runVar = runningVariance.value.writePointer
+            let scales = savedScale, shifts = savedShift
             savedMean.withUnsafeMutableBufferPointer { meanBuffer in
                 savedInverseStandardDeviation.withUnsafeMutableBufferPointer { invBuffer in
                     let means = meanBuffer.baseAddress!, inverses = invBuffer.baseAddress!
@@ -125,9 +149,15 @@ public class BatchNorm: Module {
                         inverses[channel] = inverse
                         let scale = (gamma?[channel] ?? 1) * inverse
                         let shift = (beta?[channel] ?? 0) - mean * scale
+                        scales[channel] = scale
+                        shifts[channel] = shift
                         for n in 0..<batch {
                             let offset = (n * channels + channel) * length
-                            affineRow(x + offset, y + offset, length, scale, shift)
+                            if fusedReLU {
+                                affineReLURow(x + offset, y + offset, length, scale, shift)
+                            } else {
+                                affineRow(x + offset, y + offset, length, scale, shift)
+                            }
                         }
                         let unbiased = Float(squares / Double(perChannel - 1))
                         runMean[channel] = (1 - momentum) * runMean[channel] + momentum * mean
@@ -144,7 +174,11 @@ public class BatchNorm: Module {
                 let shift = (beta?[channel] ?? 0) - meanPointer[channel] * scale
                 for n in 0..<batch {
                     let offset = (n * channels + channel) * length
-                    affineRow(x + offset, y + offset, length, scale, shift)
+                    if fusedReLU {
+                        affineReLURow(x + offset, y + offset, length, scale, shift)
+                    } else {
+                        affineRow(x + offset, y + offset, length, scale, shift)
+                    }
                 }
             }
             withExtendedLifetime((runMean, runVar)) {}
@@ -175,15 +209,20 @@ public class BatchNorm: Module {
         let gammaTensor = weight?.value.contiguous()
         let gamma = gammaTensor?.readPointer
         let gammaGradient = weight.map { $0.gradient.writePointer }, betaGradient = bias.map { $0.gradient.writePointer }
+        let fusedReLU = self.fusedReLU
+        let scales = savedScale, shifts = savedShift
         savedMean.withUnsafeBufferPointer { meanBuffer in
             savedInverseStandardDeviation.withUnsafeBufferPointer { invBuffer in
                 let means = meanBuffer.baseAddress!, inverses = invBuffer.baseAddress!
                 Parallel.forEach(count: channels) { channel in
                     let mean = means[channel], inverse = inverses[channel]
+                    let scale = scales[channel], shift = shifts[channel]
                     var sumGradient: Double = 0, sumGradientCentered: Double = 0
                     for n in 0..<batch {
                         let offset = (n * channels + channel) * length
-                        let sums = rowSumAndCenteredDot(dy + offset, x + offset, length, mean)
+                        let sums = fusedReLU
+                            ? maskedRowSumAndCenteredDot(dy + offset, x + offset, length, mean, scale, shift)
+                            : rowSumAndCenteredDot(dy + offset, x + offset, length, mean)
                         sumGradient += sums.sum
                         sumGradientCentered += sums.dot
                     }
@@ -198,8 +237,16 @@ public class BatchNorm: Module {
                     for n in 0..<batch {
                         let offset = (n * channels + channel) * length
                         let dyRow = dy + offset, xRow = x + offset, dxRow = dx + offset
-                        for i in 0..<length {
-                            dxRow[i] = factor * (dyRow[i] - meanGradient - (xRow[i] - mean) * slope)
+                        if fusedReLU {
+                            for i in 0..<length {
+                                let value = xRow[i], upstream = dyRow[i]
+                                let gradient: Float = value * scale + shift > 0 ? upstream : 0
+                                dxRow[i] = factor * (gradient - meanGradient - (value - mean) * slope)
+                            }
+                        } else {
+                            for i in 0..<length {
+                                dxRow[i] = factor * (dyRow[i] - meanGradient - (xRow[i] - mean) * slope)
+                            }
                         }
                     }
                 }
@@ -220,8 +267,10 @@ public final class BatchNorm1d: BatchNorm {
     ///   - epsilon: added to the variance before the square root (PyTorch's 1e-5).
     ///   - momentum: weight of the batch statistics in the running averages (PyTorch's 0.1).
     ///   - affine: whether the layer has a learned per-channel scale and shift.
-    public override init(featureCount: Int, epsilon: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) {
-        super.init(featureCount: featureCount, epsilon: epsilon, momentum: momentum, affine: affine)
+    ///   - fusedReLU: whether the layer also applies ReLU (one pass and no extra buffers instead of
+    ///     a separate ``ReLU`` layer; same results).
+    public override init(featureCount: Int, epsilon: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true, fusedReLU: Bool = false) {
+        super.init(featureCount: featureCount, epsilon: epsilon, momentum: momentum, affine: affine, fusedReLU: fusedReLU)
     }
 
     override var acceptedRanks: [Int] { [2, 3] }
@@ -238,8 +287,10 @@ public final class BatchNorm2d: BatchNorm {
     ///   - epsilon: added to the variance before the square root (PyTorch's 1e-5).
     ///   - momentum: weight of the batch statistics in the running averages (PyTorch's 0.1).
     ///   - affine: whether the layer has a learned per-channel scale and shift.
-    public override init(featureCount: Int, epsilon: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) {
-        super.init(featureCount: featureCount, epsilon: epsilon, momentum: momentum, affine: affine)
+    ///   - fusedReLU: whether the layer also applies ReLU (one pass and no extra buffers instead of
+    ///     a separate ``ReLU`` layer; same results).
+    public override init(featureCount: Int, epsilon: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true, fusedReLU: Bool = false) {
+        super.init(featureCount: featureCount, epsilon: epsilon, momentum: momentum, affine: affine, fusedReLU: fusedReLU)
     }
 
     override var acceptedRanks: [Int] { [4] }
@@ -298,6 +349,39 @@ func rowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, 
         index += 1
     }
     return (sum, dot)
+}
+
+/// Σ g·m and Σ g·m·(x − mean) over a row, where m = (x·scale + shift > 0): the sums of
+/// ``rowSumAndCenteredDot(_:_:_:_:)`` for the gradient after a fused ReLU.
+@inline(__always)
+func maskedRowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, _ mean: Float,
+                                _ scale: Float, _ shift: Float) -> (sum: Double, dot: Double) {
+    var sumLanes = SIMD8<Float>(), dotLanes = SIMD8<Float>()
+    let center = SIMD8<Float>(repeating: mean), scales = SIMD8<Float>(repeating: scale), shifts = SIMD8<Float>(repeating: shift)
+    let zero = SIMD8<Float>()
+    var index = 0
+    while index + 8 <= count {
+        let xv = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self)
+        let gv = zero.replacing(with: UnsafeRawPointer(g + index).loadUnaligned(as: SIMD8<Float>.self), where: xv * scales + shifts .> zero)
+        sumLanes += gv
+        dotLanes += gv * (xv - center)
+        index += 8
+    }
+    var sum = Double(sumLanes.sum()), dot = Double(dotLanes.sum())
+    while index < count {
+        if x[index] * scale + shift > 0 {
+            sum += Double(g[index])
+            dot += Double(g[index]) * Double(x[index] - mean)
+        }
+        index += 1
+    }
+    return (sum, dot)
+}
+
+/// y = max(0, x·scale + shift) over a row.
+@inline(__always)
+func affineReLURow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ scale: Float, _ shift: Float) {
+    for index in 0..<count { let value = x[index] * scale + shift; y[index] = value > 0 ? value : 0 }
 }
 
 /// y = x·scale + shift over a row.

@@ -71,6 +71,38 @@ struct BehaviorTests {
         #expect(bn2.runningMean.value.isApproximatelyEqual(to: batchMeans * 0.1, relativeTolerance: 1e-5))
     }
 
+    @Test("BatchNorm with fused ReLU equals BatchNorm followed by ReLU, bit for bit, forward and backward, in both modes",
+          arguments: [false, true])
+    func batchNormFusedReLU(twoDimensional: Bool) {
+        var generator = SeededGenerator(seed: 21)
+        // Odd lengths exercise the SIMD tails; shift and scale make about half the values negative.
+        let shape = twoDimensional ? [3, 4, 2, 13] : [5, 4, 11]
+        let make: (Bool) -> BatchNorm = { fused in
+            twoDimensional ? BatchNorm2d(featureCount: 4, fusedReLU: fused) : BatchNorm1d(featureCount: 4, fusedReLU: fused)
+        }
+        let fused = make(true), plain = make(false), relu = ReLU()
+        let gamma = Tensor.normal([4], mean: 1, standardDeviation: 0.5, generator: &generator)
+        let beta = Tensor.normal([4], mean: 0, standardDeviation: 0.5, generator: &generator)
+        for layer in [fused, plain] { layer.weight!.value = gamma; layer.bias!.value = beta }
+        for _ in 0..<2 {
+            let input = Tensor.normal(shape, mean: 0.3, standardDeviation: 2, generator: &generator)
+            let upstream = Tensor.normal(shape, mean: 0, standardDeviation: 1, generator: &generator)
+            fused.zeroGradients(); plain.zeroGradients()
+            let fusedOutput = fused(input), plainOutput = relu(plain(input))
+            #expect(fusedOutput == plainOutput)
+            #expect(fusedOutput.scalars.contains(0) && fusedOutput.scalars.contains { $0 > 0 })
+            let fusedGradient = fused.backward(upstream)
+            let plainGradient = plain.backward(relu.backward(upstream))
+            #expect(fusedGradient == plainGradient)
+            #expect(fused.weight!.gradient == plain.weight!.gradient && fused.bias!.gradient == plain.bias!.gradient)
+            #expect(fused.runningMean.value == plain.runningMean.value && fused.runningVariance.value == plain.runningVariance.value)
+        }
+        fused.eval(); plain.eval(); relu.eval()
+        let input = Tensor.normal(shape, mean: 0.3, standardDeviation: 2, generator: &generator)
+        #expect(fused(input) == relu(plain(input)))
+        #expect(fused.layerDescription.contains("fusedReLU: true") && !plain.layerDescription.contains("fusedReLU"))
+    }
+
     @Test("Losses: stable for huge logits, log K for equal logits, soft one-hot equals hard labels, 0·log 0 = 0")
     func losses() {
         let huge = Tensor([1e4, -1e4, 0, 5e3, 1e4, 1e4], shape: [2, 3])

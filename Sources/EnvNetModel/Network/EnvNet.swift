@@ -119,14 +119,14 @@ public final class EnvNet: Module {
         let hidden = configuration.hiddenUnits
         layers = Sequential(named: [
             ("conv1", convolution(1, 40, (1, 8), padding: (0, frontPadding), bias: seedVariant)),
-            ("bn1", BatchNorm2d(featureCount: 40)), ("relu1", ReLU()),
+            ("bn1", BatchNorm2d(featureCount: 40, fusedReLU: true)),
             ("conv2", convolution(40, 40, (1, 8), padding: (0, frontPadding), bias: seedVariant)),
-            ("bn2", BatchNorm2d(featureCount: 40)), ("relu2", ReLU()),
+            ("bn2", BatchNorm2d(featureCount: 40, fusedReLU: true)),
             ("pool2", MaxPool2d(kernelSize: (1, 160), stride: (1, 160))),
             ("swap", SwapAxes(1, 2)),
-            ("conv3", convolution(1, 50, (8, 13))), ("bn3", BatchNorm2d(featureCount: 50)), ("relu3", ReLU()),
+            ("conv3", convolution(1, 50, (8, 13))), ("bn3", BatchNorm2d(featureCount: 50, fusedReLU: true)),
             ("pool3", MaxPool2d(kernelSize: (3, 3), stride: (3, 3))),
-            ("conv4", convolution(50, 50, (1, 5))), ("bn4", BatchNorm2d(featureCount: 50)), ("relu4", ReLU()),
+            ("conv4", convolution(50, 50, (1, 5))), ("bn4", BatchNorm2d(featureCount: 50, fusedReLU: true)),
             ("pool4", MaxPool2d(kernelSize: (1, 3), stride: (1, 3))),
             ("flatten", Flatten()),
             ("fc5", linear(EnvNetConfiguration.flattenedFeatures, hidden)), ("relu5", ReLU()),

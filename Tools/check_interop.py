@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch interop check, both directions; CI runs it after the Swift tests (Tools/ci_extras.sh).
+"""PyTorch interop check, both directions; CI runs it after the Swift tests (.ci/run).
 
 Usage: python3 Tools/check_interop.py
 

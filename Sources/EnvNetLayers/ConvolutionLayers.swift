@@ -27,7 +27,7 @@ func convolutionDescription(
 ///
 /// Parameters: `weight` `[outputChannels, inputChannels, kernelHeight, kernelWidth]` and, when
 /// enabled, `bias` `[outputChannels]`. Forward and backward run on the tensor core's im2col + GEMM
-/// kernels (``Convolution``) and write into buffers the layer keeps between steps.
+/// kernels (`Convolution` in EnvNetTensor) and write into buffers the layer keeps between steps.
 ///
 /// `[N, C, H, W] -> [N, O, OH, OW]`
 public final class Conv2d: Module {

@@ -3,7 +3,7 @@ import Foundation
 /// A fully connected layer, `y = x · weightᵀ + bias` (PyTorch's `Linear`), on the last axis.
 ///
 /// Parameters: `weight` `[outputCount, inputCount]` (PyTorch's layout) and, when enabled, `bias`
-/// `[outputCount]`. The products run through ``parallelSgemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``
+/// `[outputCount]`. The products run through `parallelSgemm` (EnvNetTensor)
 /// with the weight read transposed in place (no copy).
 ///
 /// `[N, in] -> [N, out]` (any leading axes: `[..., in] -> [..., out]`)

@@ -63,7 +63,16 @@ public enum Charts {
 
     /// A heatmap of `values` (rows x columns) with labelled axes and a color bar.
     /// - Parameters:
+    ///   - title: The title above the plot.
+    ///   - values: The matrix, one array per row, every row as long as the first.
+    ///   - rowLabels: One label per row (drawn along the vertical axis).
+    ///   - columnLabels: One label per column (drawn along the horizontal axis).
+    ///   - xLabel: The horizontal axis title.
+    ///   - yLabel: The vertical axis title.
     ///   - cellText: when true, each cell also shows its value (for small matrices such as confusion matrices).
+    ///   - valueRange: The values mapped to the ends of the colour scale (default: the matrix's minimum and maximum).
+    ///   - cellSize: The side of a cell in pixels (default: chosen from the matrix size).
+    /// - Returns: The SVG document.
     public static func heatmap(title: String, values: [[Double]], rowLabels: [String], columnLabels: [String],
                                xLabel: String, yLabel: String, cellText: Bool = false,
                                valueRange: ClosedRange<Double>? = nil, cellSize: Int? = nil) -> String {

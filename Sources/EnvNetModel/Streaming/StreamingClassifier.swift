@@ -14,7 +14,7 @@ import Foundation
 /// ```
 ///
 /// The pipeline, per stream:
-/// 1. Chunks at the source rate are resampled to 16 kHz by a ``StreamingResampler``, whose
+/// 1. Chunks at the source rate are resampled to 16 kHz by a `StreamingResampler` (EnvNetAudio), whose
 ///    output equals the offline band-limited resampler's bit for bit.
 /// 2. The samples are multiplied by ``StreamingConfiguration/inputGain`` and written into a ring
 ///    buffer of one window (the network's input length, 1.5 s).

@@ -196,7 +196,7 @@ public struct SafeTensors: Sendable {
     }
 
     /// Writes the file atomically (a temporary file, then a rename).
-    /// - Throws: ``FileWriteError`` when the file cannot be written.
+    /// - Throws: `FileWriteError` when the file cannot be written.
     public func write(to url: URL) throws {
         try AtomicFile.write(encoded(), to: url)
     }

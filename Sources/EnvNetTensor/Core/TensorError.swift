@@ -7,7 +7,7 @@
 /// - Non-throwing operations (arithmetic, views, kernels) treat a failed check as a programming
 ///   error, like an array index out of range: they stop with the error's message.
 /// - Code that handles outside input (files, user buffers) calls the throwing forms
-///   (``Tensor/init(validating:shape:)``, ``Shape/broadcast(_:_:)``, …) or checks shapes before
+///   (``Tensor/init(validating:shape:)``, ``Shape/broadcast(_:_:operation:)``, …) or checks shapes before
 ///   calling, and reports a ``TensorError`` instead.
 public enum TensorError: Error, Equatable, CustomStringConvertible, Sendable {
     /// Shapes that do not fit together (broadcasting, matmul, element counts).

@@ -37,6 +37,15 @@ public class BatchNorm: Module {
     public let runningVariance: Buffer
     /// Whether the layer applies ReLU to its output (and ReLU's mask in backward).
     public let fusedReLU: Bool
+    /// Whether ``backward(_:)`` writes the input gradient over the storage of the input of the last
+    /// training forward (false by default).
+    ///
+    /// Each value of the input gradient depends only on the same position's input and output
+    /// gradient once the per-channel sums are known, so it can replace the input in place and save
+    /// an activation-sized buffer. Set it only when nothing reads that input tensor after
+    /// `backward`, as inside ``Sequential`` containers whose previous layer keeps only its output
+    /// buffer (EnvNet sets it on its BatchNorm layers).
+    public var reusesInputStorageForGradient = false
 
     private var output = Tensor.zeros([0])
     private var gradientInput = Tensor.zeros([0])
@@ -200,12 +209,18 @@ public class BatchNorm: Module {
         let batch = input.shape[0], channels = featureCount
         let length = input.shape.dropFirst(2).reduce(1, *)
         let count = Float(batch * length)
-        prepare(&gradientInput, shape: input.shape)
+        let inPlace = reusesInputStorageForGradient
+        if inPlace {
+            gradientInput = Tensor.zeros([0])
+        } else {
+            prepare(&gradientInput, shape: input.shape)
+        }
         if let weight, let bias {
             weight.gradient.makeContiguousAndUnique()
             bias.gradient.makeContiguousAndUnique()
         }
-        let x = input.readPointer, dy = gradientOutput.readPointer, dx = gradientInput.writePointer
+        // In place, dx[i] is written after the channel's sums have read every x, and only x[i] is read for it.
+        let x = input.readPointer, dy = gradientOutput.readPointer, dx = inPlace ? input.writePointer : gradientInput.writePointer
         let gammaTensor = weight?.value.contiguous()
         let gamma = gammaTensor?.readPointer
         let gammaGradient = weight.map { $0.gradient.writePointer }, betaGradient = bias.map { $0.gradient.writePointer }
@@ -253,7 +268,7 @@ public class BatchNorm: Module {
             }
         }
         withExtendedLifetime((input, gradientOutput, gammaTensor, weight, bias)) {}
-        return gradientInput
+        return inPlace ? input : gradientInput
     }
 }
 

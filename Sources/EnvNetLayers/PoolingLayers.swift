@@ -15,6 +15,13 @@ public final class MaxPool2d: Module {
     private var gradientInput = Tensor.zeros([0])
     private var indices: [Int32] = []
     private var cachedInputShape: [Int]?
+    private var cachedInput: Tensor?
+
+    /// Whether ``backward(_:)`` writes the input gradient over the storage of the input of the last
+    /// training forward (false by default), saving an input-sized buffer. Set it only when nothing
+    /// reads that input after the forward pass: in EnvNet the input is the output of a BatchNorm
+    /// with fused ReLU, whose backward pass recomputes what it needs from its own input.
+    public var reusesInputStorageForGradient = false
 
     /// - Parameters:
     ///   - kernelSize: (height, width) of the window.
@@ -65,6 +72,7 @@ public final class MaxPool2d: Module {
         prepare(&output, shape: shape)
         MaxPooling.forward(input: input, geometry: geometry, into: &output, indices: &indices)
         cachedInputShape = isTraining ? input.shape : nil
+        cachedInput = isTraining && reusesInputStorageForGradient && input.isContiguous ? input : nil
         return output
     }
 
@@ -76,6 +84,12 @@ public final class MaxPool2d: Module {
         let expected = (try? outputShape(forInputShape: inputShape)) ?? []
         precondition(gradientOutput.shape == expected,
                      "\(layerDescription).backward: expected output gradient \(shapeText(expected)), got \(shapeText(gradientOutput.shape))")
+        if let input = cachedInput {
+            cachedInput = nil
+            gradientInput = Tensor.zeros([0])
+            MaxPooling.backward(gradientOutput: gradientOutput, indices: indices, inputShape: inputShape, into: input.writePointer)
+            return input
+        }
         prepare(&gradientInput, shape: inputShape)
         MaxPooling.backward(gradientOutput: gradientOutput, indices: indices, inputShape: inputShape, into: &gradientInput)
         return gradientInput

@@ -103,6 +103,30 @@ struct BehaviorTests {
         #expect(fused.layerDescription.contains("fusedReLU: true") && !plain.layerDescription.contains("fusedReLU"))
     }
 
+    @Test("MaxPool2d and BatchNorm with gradients written over their inputs' storage equal the separate-buffer results")
+    func gradientsInInputStorage() {
+        var generator = SeededGenerator(seed: 31)
+        let input = Tensor.normal([2, 3, 4, 12], generator: &generator)
+        let pooled = MaxPool2d(kernelSize: (2, 3)), reference = MaxPool2d(kernelSize: (2, 3))
+        pooled.reusesInputStorageForGradient = true
+        let upstream = Tensor.normal([2, 3, 2, 4], generator: &generator)
+        var owned = input.contiguousCopy()  // a buffer of its own: it is overwritten
+        #expect(pooled(owned) == reference(input))
+        let expected = reference.backward(upstream)
+        let gradient = pooled.backward(upstream)
+        #expect(gradient == expected)
+        owned = Tensor.zeros([0])
+
+        let bn = BatchNorm2d(featureCount: 3, fusedReLU: true), bnReference = BatchNorm2d(featureCount: 3, fusedReLU: true)
+        bn.reusesInputStorageForGradient = true
+        let bnInput = input.contiguousCopy()
+        #expect(bn(bnInput) == bnReference(input))
+        let bnUpstream = Tensor.normal([2, 3, 4, 12], generator: &generator)
+        let bnExpected = bnReference.backward(bnUpstream)
+        #expect(bn.backward(bnUpstream) == bnExpected)
+        #expect(bn.weight!.gradient == bnReference.weight!.gradient && bn.bias!.gradient == bnReference.bias!.gradient)
+    }
+
     @Test("Losses: stable for huge logits, log K for equal logits, soft one-hot equals hard labels, 0·log 0 = 0")
     func losses() {
         let huge = Tensor([1e4, -1e4, 0, 5e3, 1e4, 1e4], shape: [2, 3])

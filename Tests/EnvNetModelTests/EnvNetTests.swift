@@ -44,6 +44,36 @@ struct EnvNetTests {
         }
     }
 
+    @Test("Gradients written over the inputs' storage (EnvNet's default) equal those in separate buffers, bit for bit")
+    func inPlaceGradientsEqualSeparateBuffers() throws {
+        let configuration = EnvNetConfiguration(classCount: 3, hiddenUnits: 8)
+        let inPlace = EnvNet(configuration: configuration, seed: 4), separate = EnvNet(configuration: configuration, seed: 4)
+        for name in ["bn1", "bn2", "bn3", "bn4"] {
+            let layer = try #require(separate.layers[name] as? BatchNorm)
+            #expect((inPlace.layers[name] as? BatchNorm)?.reusesInputStorageForGradient == true)
+            layer.reusesInputStorageForGradient = false
+        }
+        for name in ["pool2", "pool3", "pool4"] {
+            let layer = try #require(separate.layers[name] as? MaxPool2d)
+            #expect((inPlace.layers[name] as? MaxPool2d)?.reusesInputStorageForGradient == true)
+            layer.reusesInputStorageForGradient = false
+        }
+        var generator = SeededGenerator(seed: 5)
+        for step in 0..<2 {  // the second step runs on reused buffers
+            let input = Tensor.normal([3, 1, 1, 24014], standardDeviation: 0.3, generator: &generator)
+            let upstream = Tensor.normal([3, 3], generator: &generator)
+            for net in [inPlace, separate] { net.train(); net.zeroGradients() }
+            let a = inPlace(input), b = separate(input)
+            #expect(a == b, "step \(step)")
+            _ = inPlace.backward(upstream)
+            _ = separate.backward(upstream)
+            let gradientsA = Dictionary(uniqueKeysWithValues: inPlace.namedParameters().map { ($0.key, $0.parameter.gradient) })
+            for (name, parameter) in separate.namedParameters() {
+                #expect(gradientsA[name] == parameter.gradient, "\(name) at step \(step)")
+            }
+        }
+    }
+
     @Test func saveAndLoadKeepConfigurationClassesAndLogits() throws {
         let configuration = EnvNetConfiguration(classCount: 3, hiddenUnits: 8)
         let net = EnvNet(configuration: configuration, seed: 9)

@@ -139,6 +139,10 @@ public final class EnvNet: Module {
         var generator = SeededGenerator(seed: seed)
         layers.resetParameters(generator: &generator)
         computesInputGradient = false
+        // Nothing reads these layers' inputs after the forward pass (the fused BatchNorms recompute
+        // ReLU's mask from their own inputs), so their gradients can take the inputs' storage.
+        for name in ["bn1", "bn2", "bn3", "bn4"] { (layers[name] as? BatchNorm)?.reusesInputStorageForGradient = true }
+        for name in ["pool2", "pool3", "pool4"] { (layers[name] as? MaxPool2d)?.reusesInputStorageForGradient = true }
     }
 
     /// Whether ``backward(_:)`` computes the gradient with respect to the input audio (false by

@@ -88,13 +88,36 @@ public enum MaxPooling {
             }
         }
         Convolution.prepare(&gradientInput, shape: inputShape)
-        gradientInput.fill(with: 0)
+        scatter(gradientOutput: gradientOutput, indices: indices, inputShape: inputShape, into: Address(gradientInput))
+        withExtendedLifetime(gradientInput) {}
+    }
+
+    /// ``backward(gradientOutput:indices:inputShape:)`` writing into `inputShape.reduce(1, *)`
+    /// contiguous values at `gradientInput` (zeroed first), for callers that reuse a buffer they own.
+    public static func backward(gradientOutput: Tensor, indices: [Int32], inputShape: [Int], into gradientInput: UnsafeMutablePointer<Float>) {
+        TensorError.check {
+            guard inputShape.count == 4, gradientOutput.rank == 4,
+                  gradientOutput.shape[0] == inputShape[0], gradientOutput.shape[1] == inputShape[1],
+                  indices.count == gradientOutput.count else {
+                throw TensorError.shapeMismatch(
+                    operation: "MaxPooling.backward",
+                    message: "output gradient \(gradientOutput.shape) with \(indices.count) indices does not fit input \(inputShape)")
+            }
+        }
+        scatter(gradientOutput: gradientOutput, indices: indices, inputShape: inputShape, into: Address(pointer: gradientInput))
+    }
+
+    private static func scatter(gradientOutput: Tensor, indices: [Int32], inputShape: [Int], into inputBase: Address) {
+        let total = inputShape.reduce(1, *)
+        _ = Parallel.forEachChunk(count: total) { _, range in
+            (inputBase.pointer + range.lowerBound).update(repeating: 0, count: range.count)
+        }
         let planes = inputShape[0] * inputShape[1]
         let inputPlane = inputShape[2] * inputShape[3]
         let outputPlane = gradientOutput.shape[2] * gradientOutput.shape[3]
         if planes == 0 || outputPlane == 0 { return }
         let gradientOutput = gradientOutput.contiguous()
-        let gradientBase = Address(gradientOutput), inputBase = Address(gradientInput)
+        let gradientBase = Address(gradientOutput)
         indices.withUnsafeBufferPointer { indexBuffer in
             let indexBase = IndexAddress(pointer: UnsafeMutablePointer(mutating: indexBuffer.baseAddress!))
             Parallel.forEach(count: planes) { plane in

@@ -107,6 +107,7 @@ public struct PreprocessingCache: Sendable {
                                        wasRebuilt: false)
         }
         let samples = try build(dataset, settings: settings, progress: progress)
+        AtomicFile.removeStaleTemporaryFiles(for: url)  // left by a process killed while writing
         try write(samples: samples, clips: dataset.clips, key: key, to: url)
         return PreprocessedDataset(clips: dataset.clips, samples: samples, settings: settings,
                                    wasRebuilt: true)

@@ -54,7 +54,7 @@ public final class Trainer {
     ///   - classNames: one name per class of the network.
     ///   - configuration: the recipe.
     ///   - runFolder: where checkpoints and logs go (created if needed, checked for writing now,
-    ///     before any work); nil for none.
+    ///     before any work, and cleared of temporary files left by killed runs); nil for none.
     /// - Throws: ``TrainingError`` for an invalid recipe, an empty training set or a bad label;
     ///   ``FileWriteError`` when the run folder cannot be written.
     public init(network: EnvNet, training: [LabeledClip], classNames: [String], configuration: TrainingConfiguration, runFolder: URL?) throws {
@@ -67,7 +67,13 @@ public final class Trainer {
         if let bad = training.first(where: { $0.label < 0 || $0.label >= classCount }) {
             throw TrainingError.invalidLabel(clip: bad.name, label: bad.label, classCount: classCount)
         }
-        if let runFolder { try AtomicFile.checkWritableFolder(runFolder) }
+        if let runFolder {
+            try AtomicFile.checkWritableFolder(runFolder)
+            // A run killed in the middle of a checkpoint or log write leaves its temporary file.
+            for name in ["checkpoint.safetensors", "log.jsonl"] {
+                AtomicFile.removeStaleTemporaryFiles(for: runFolder.appendingPathComponent(name))
+            }
+        }
         self.network = network
         self.configuration = configuration
         self.classNames = classNames

@@ -30,7 +30,7 @@ public enum AtomicFile {
         let destination = url.standardizedFileURL.path
         let folder = (destination as NSString).deletingLastPathComponent
         let name = (destination as NSString).lastPathComponent
-        let temporary = (folder as NSString).appendingPathComponent(".\(name).partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let temporary = (folder as NSString).appendingPathComponent(".\(name).partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")  // see temporaryFilePrefix
         func failure(_ what: String) -> FileWriteError {
             FileWriteError(path: destination, reason: "\(what): \(String(cString: strerror(errno)))")
         }
@@ -43,13 +43,19 @@ public enum AtomicFile {
         do {
             try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
                 var written = 0
+                // The kill test's pause (see `testPause`): after the first half of the bytes.
+                var pauseAt = testPause > 0 && bytes.count >= 2 ? bytes.count / 2 : Int.max
                 while written < bytes.count {
-                    let result = Glibc.write(descriptor, bytes.baseAddress! + written, bytes.count - written)
+                    let result = Glibc.write(descriptor, bytes.baseAddress! + written, Swift.min(bytes.count, pauseAt) - written)
                     if result < 0 {
                         if errno == EINTR { continue }
                         throw failure("write failed after \(written) of \(bytes.count) bytes")
                     }
                     written += result
+                    if written >= pauseAt {
+                        pauseAt = Int.max
+                        usleep(testPause)
+                    }
                 }
             }
             guard fsync(descriptor) == 0 else { throw failure("fsync failed") }
@@ -66,6 +72,43 @@ public enum AtomicFile {
             fsync(folderDescriptor)
             close(folderDescriptor)
         }
+    }
+
+    /// A test hook, for the kill test only (`Tests/EnvNetCommandLineTests/KillTests.swift`): when the
+    /// environment variable `ENVNET_TEST_WRITE_PAUSE_MS` holds a whole number of milliseconds from
+    /// 1 to 10000, every atomic write pauses that long after writing the first half of its
+    /// temporary file, so that the test can SIGKILL a process in the middle of a checkpoint write.
+    /// Unset (as it always is outside that test), it is 0 and costs one environment lookup per
+    /// process; it never changes what is written or where.
+    static let testPause: UInt32 = {
+        guard let text = ProcessInfo.processInfo.environment["ENVNET_TEST_WRITE_PAUSE_MS"],
+              let milliseconds = UInt32(text), (1...10_000).contains(milliseconds) else { return 0 }
+        return milliseconds * 1000
+    }()
+
+    /// The prefix of the temporary files of writes to `url` (`.<name>.partial-`).
+    public static func temporaryFilePrefix(for url: URL) -> String {
+        ".\(url.standardizedFileURL.lastPathComponent).partial-"
+    }
+
+    /// Removes the temporary files that writes to `url` by processes no longer running left behind
+    /// (a process killed between creating its temporary file and renaming it leaves one). Files of
+    /// running processes, including this one, are left alone.
+    /// - Returns: the names of the files removed.
+    @discardableResult
+    public static func removeStaleTemporaryFiles(for url: URL) -> [String] {
+        let folder = url.standardizedFileURL.deletingLastPathComponent()
+        let prefix = temporaryFilePrefix(for: url)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(prefix) {
+            // `.<name>.partial-<pid>-<random>`
+            let rest = name.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = pid_t(rest[..<dash]), pid > 0 else { continue }
+            guard pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            if unlink(folder.appendingPathComponent(name).path) == 0 { removed.append(name) }
+        }
+        return removed
     }
 
     /// Writes `text` as UTF-8 to `url` atomically.

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs the built `envnet` executable as a child process, for the tests that need a real process
+/// (SIGKILL, peak memory).
+enum ChildProcess {
+    /// The built `envnet` executable: `$ENVNET_EXECUTABLE` when set, otherwise the `envnet` next to
+    /// the test bundle (SwiftPM puts both in the same products folder, whatever `--scratch-path`;
+    /// `swift build --build-tests` and `swift test` build it). Nil when it cannot be found.
+    static let executable: URL? = {
+        let fileManager = FileManager.default
+        if let path = ProcessInfo.processInfo.environment["ENVNET_EXECUTABLE"] {
+            return fileManager.isExecutableFile(atPath: path) ? URL(fileURLWithPath: path) : nil
+        }
+        var starts: [URL] = Bundle.allBundles.map(\.bundleURL) + [Bundle.main.bundleURL]
+        #if os(Linux)
+        if let exe = try? fileManager.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            starts.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
+        }
+        #endif
+        for start in starts {
+            var folder = start.standardizedFileURL
+            // The products folder holds the test bundle (Linux: an executable; macOS: a .xctest
+            // bundle whose executable sits three levels down).
+            for _ in 0..<4 {
+                let candidate = folder.appendingPathComponent("envnet")
+                var isFolder: ObjCBool = false
+                if fileManager.fileExists(atPath: candidate.path, isDirectory: &isFolder), !isFolder.boolValue,
+                   fileManager.isExecutableFile(atPath: candidate.path) {
+                    return candidate
+                }
+                folder = folder.deletingLastPathComponent()
+            }
+        }
+        return nil
+    }()
+
+    /// The executable, or a recorded issue explaining how to build it.
+    static func requireExecutable(sourceLocation: SourceLocation = #_sourceLocation) throws -> URL {
+        try #require(executable, "the envnet executable was not found next to the test bundle: build it (swift build --build-tests) or set ENVNET_EXECUTABLE",
+                     sourceLocation: sourceLocation)
+    }
+
+    /// Starts `envnet arguments`, standard output and error to `log` (appended).
+    static func start(_ arguments: [String], environment: [String: String] = [:], log: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = try requireExecutable()
+        process.arguments = arguments
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        process.environment = merged
+        if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try handle.close()  // the child has its own copy
+        return process
+    }
+
+    /// Waits for the process to end, killing it after `timeout` seconds; true when it ended by itself.
+    @discardableResult
+    static func wait(_ process: Process, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                return false
+            }
+            usleep(5_000)
+        }
+        process.waitUntilExit()
+        return true
+    }
+
+    /// Runs `envnet arguments` to completion and expects exit status 0.
+    static func run(_ arguments: [String], environment: [String: String] = [:], log: URL, timeout: Double,
+                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let process = try start(arguments, environment: environment, log: log)
+        let ended = wait(process, timeout: timeout)
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(ended, "envnet \(arguments.joined(separator: " ")) took over \(timeout) s:\n\(output.suffix(2000))",
+                sourceLocation: sourceLocation)
+        try #require(process.terminationReason == .exit && process.terminationStatus == 0,
+                     "envnet \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)):\n\(output.suffix(2000))",
+                     sourceLocation: sourceLocation)
+    }
+
+    /// A new empty temporary folder.
+    static func temporaryFolder(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("envnet-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}

@@ -52,6 +52,13 @@ public final class Conv2d: Module {
     /// to false skips that work, and `backward` then returns zeros of the input's shape.
     public var computesInputGradient = true
 
+    /// Whether ``backward(_:)`` writes the input gradient over the storage of the input of the last
+    /// training forward (false by default), saving an input-sized buffer: the weight gradient is
+    /// computed first, and the input is not needed after it. Set it only when nothing reads that
+    /// input after `backward` (in EnvNet, conv2's input is bn1's output, which bn1's backward pass
+    /// does not read). A non-contiguous input falls back to a separate buffer.
+    public var reusesInputStorageForGradient = false
+
     private var workspace = ConvolutionWorkspace()
 
     /// Creates a 2-D convolution; parameters are drawn from ``DefaultGenerator``.
@@ -159,6 +166,14 @@ public final class Conv2d: Module {
         let expected = (try? outputShape(forInputShape: input.shape)) ?? []
         precondition(gradientOutput.shape == expected,
                      "\(layerDescription).backward: expected output gradient \(shapeText(expected)), got \(shapeText(gradientOutput.shape))")
+        if computesInputGradient && reusesInputStorageForGradient && input.isContiguous {
+            // The weight gradient reads the input; once it has, the input's storage takes the input gradient.
+            accumulateWeightGradient(gradientOutput: gradientOutput, input: input)
+            workspace.gradientInput = Tensor.zeros([0])
+            Convolution.backwardInput(gradientOutput: gradientOutput, weight: weight.value, inputShape: input.shape,
+                                      geometry: geometry, into: input.writePointer)
+            return input
+        }
         prepare(&workspace.gradientInput, shape: input.shape)
         if computesInputGradient {
             Convolution.backwardInput(gradientOutput: gradientOutput, weight: weight.value, inputShape: input.shape,
@@ -166,6 +181,11 @@ public final class Conv2d: Module {
         } else {
             workspace.gradientInput.fill(with: 0)
         }
+        accumulateWeightGradient(gradientOutput: gradientOutput, input: input)
+        return workspace.gradientInput
+    }
+
+    private func accumulateWeightGradient(gradientOutput: Tensor, input: Tensor) {
         if let bias {
             Convolution.backwardWeight(gradientOutput: gradientOutput, input: input, geometry: geometry,
                                        accumulatingInto: &weight.gradient, bias: &bias.gradient)
@@ -173,7 +193,6 @@ public final class Conv2d: Module {
             Convolution.backwardWeight(gradientOutput: gradientOutput, input: input, geometry: geometry,
                                        accumulatingInto: &weight.gradient)
         }
-        return workspace.gradientInput
     }
 }
 

@@ -125,6 +125,23 @@ struct BehaviorTests {
         let bnExpected = bnReference.backward(bnUpstream)
         #expect(bn.backward(bnUpstream) == bnExpected)
         #expect(bn.weight!.gradient == bnReference.weight!.gradient && bn.bias!.gradient == bnReference.bias!.gradient)
+
+        // Both input-gradient paths: the transposed convolution (8 or more input channels) and col2im.
+        for channels in [3, 9] {
+            let convolution = Conv2d(inputChannels: channels, outputChannels: 5, kernelSize: (1, 4), padding: (0, 1), bias: true)
+            let convolutionReference = Conv2d(inputChannels: channels, outputChannels: 5, kernelSize: (1, 4), padding: (0, 1), bias: true)
+            convolutionReference.weight.value = convolution.weight.value
+            convolutionReference.bias!.value = convolution.bias!.value
+            convolution.reusesInputStorageForGradient = true
+            let convolutionInput = Tensor.normal([2, channels, 1, 17], generator: &generator)
+            let convolutionOwned = convolutionInput.contiguousCopy()
+            #expect(convolution(convolutionOwned) == convolutionReference(convolutionInput))
+            let convolutionUpstream = Tensor.normal([2, 5, 1, 16], generator: &generator)
+            let convolutionExpected = convolutionReference.backward(convolutionUpstream)
+            #expect(convolution.backward(convolutionUpstream) == convolutionExpected, "\(channels) channels")
+            #expect(convolution.weight.gradient == convolutionReference.weight.gradient)
+            #expect(convolution.bias!.gradient == convolutionReference.bias!.gradient)
+        }
     }
 
     @Test("Losses: stable for huge logits, log K for equal logits, soft one-hot equals hard labels, 0·log 0 = 0")

@@ -143,6 +143,7 @@ public final class EnvNet: Module {
         // ReLU's mask from their own inputs), so their gradients can take the inputs' storage.
         for name in ["bn1", "bn2", "bn3", "bn4"] { (layers[name] as? BatchNorm)?.reusesInputStorageForGradient = true }
         for name in ["pool2", "pool3", "pool4"] { (layers[name] as? MaxPool2d)?.reusesInputStorageForGradient = true }
+        for name in ["conv2", "conv4"] { (layers[name] as? Conv2d)?.reusesInputStorageForGradient = true }
     }
 
     /// Whether ``backward(_:)`` computes the gradient with respect to the input audio (false by

@@ -245,15 +245,21 @@ public enum Convolution {
             return p
         }
         prepare(&output, shape: [p.batch, p.outputChannels, p.outputHeight, p.outputWidth])
+        forwardCore(input: input, weight: weight, bias: bias, problem: p, output: Address(output))
+        withExtendedLifetime(output) {}
+    }
+
+    /// The forward pass into `p.batch · p.outputChannels · p.outputPlane` contiguous values at `outputBase`.
+    static func forwardCore(input: Tensor, weight: Tensor, bias: Tensor?, problem p: Problem, output outputBase: Address) {
         if p.batch == 0 || p.outputPlane == 0 { return }
         let input = input.contiguous(), weight = weight.contiguous(), bias = bias?.contiguous()
-        let inputBase = Address(input), weightBase = Address(weight), outputBase = Address(output)
+        let inputBase = Address(input), weightBase = Address(weight)
         let biasBase = bias.map { Address($0) }
         let tile = tileWidth(rows: p.rows, positions: p.positions)
         let tilesPerImage = (p.positions + tile - 1) / tile
         let items = p.batch * tilesPerImage
         if p.rows == 0 {
-            output.fill(with: 0)
+            outputBase.pointer.update(repeating: 0, count: p.batch * p.outputPlane)
         } else {
             _ = Parallel.forEachChunk(count: items) { _, range in
                 let workspace = p.geometry.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: p.rows * tile)
@@ -302,6 +308,18 @@ public enum Convolution {
     public static func backwardInput(
         gradientOutput: Tensor, weight: Tensor, inputShape: [Int], geometry: ConvolutionGeometry, into gradientInput: inout Tensor
     ) {
+        prepare(&gradientInput, shape: inputShape)
+        backwardInput(gradientOutput: gradientOutput, weight: weight, inputShape: inputShape, geometry: geometry,
+                      into: Address(gradientInput).pointer)
+        withExtendedLifetime(gradientInput) {}
+    }
+
+    /// ``backwardInput(gradientOutput:weight:inputShape:geometry:)`` writing into
+    /// `inputShape.reduce(1, *)` contiguous values at `gradientInput`, for callers that reuse a buffer
+    /// they own (such as the layer input that the weight gradient has finished reading).
+    public static func backwardInput(
+        gradientOutput: Tensor, weight: Tensor, inputShape: [Int], geometry: ConvolutionGeometry, into gradientInput: UnsafeMutablePointer<Float>
+    ) {
         let p = TensorError.check { () throws -> Problem in
             let p = try problem(input: inputShape, weight: weight.shape, geometry: geometry, operation: "Convolution.backwardInput")
             let expected = [p.batch, p.outputChannels, p.outputHeight, p.outputWidth]
@@ -316,14 +334,18 @@ public enum Convolution {
             // through the forward path (tiled im2col + GEMM) instead of a memory-bound col2im.
             // With few input channels that GEMM would have almost no rows, so col2im stays.
             let flipped = flippedTransposedKernel(weight)
-            forward(input: gradientOutput, weight: flipped, bias: nil, geometry: transposed, into: &gradientInput)
+            let q = TensorError.check {
+                try problem(input: gradientOutput.shape, weight: flipped.shape, geometry: transposed, operation: "Convolution.backwardInput")
+            }
+            precondition([q.batch, q.outputChannels, q.outputHeight, q.outputWidth] == inputShape,
+                         "Convolution.backwardInput: the transposed convolution gives \([q.batch, q.outputChannels, q.outputHeight, q.outputWidth]), not \(inputShape)")
+            forwardCore(input: gradientOutput, weight: flipped, bias: nil, problem: q, output: Address(pointer: gradientInput))
             return
         }
-        prepare(&gradientInput, shape: inputShape)
-        gradientInput.fill(with: 0)
+        gradientInput.update(repeating: 0, count: inputShape.reduce(1, *))
         if p.batch == 0 || p.inputPlane == 0 || p.positions == 0 || p.outputChannels == 0 { return }
         let gradientOutput = gradientOutput.contiguous(), weight = weight.contiguous()
-        let gradientBase = Address(gradientOutput), weightBase = Address(weight), inputBase = Address(gradientInput)
+        let gradientBase = Address(gradientOutput), weightBase = Address(weight), inputBase = Address(pointer: gradientInput)
         let tile = tileWidth(rows: p.rows, positions: p.positions)
         // Tiles of one image overlap in the input, so images (not tiles) are the unit of parallel work.
         Parallel.forEach(count: p.batch) { image in

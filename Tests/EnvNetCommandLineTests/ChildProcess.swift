@@ -95,6 +95,48 @@ enum ChildProcess {
                      sourceLocation: sourceLocation)
     }
 
+    /// What `runMeasuringPeakMemory` reports.
+    struct Measurement {
+        var exitStatus: Int32?
+        var peakResidentBytes: Int
+        var seconds: Double
+    }
+
+    /// Runs `envnet arguments` with standard output and error to `output`, and reports its own peak
+    /// resident memory (from `wait4`, so other children of the test process do not count).
+    /// Kills it after `timeout` seconds; the exit status is nil when it did not exit normally.
+    static func runMeasuringPeakMemory(_ arguments: [String], output: URL, timeout: Double) throws -> Measurement {
+        let executable = try requireExecutable().path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, output.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let started = Date()
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        try #require(spawned == 0, "posix_spawn \(executable) failed: \(String(cString: strerror(spawned)))")
+        var status: Int32 = 0
+        var usage = rusage()
+        while true {
+            let result = wait4(pid, &status, WNOHANG, &usage)
+            if result == pid { break }
+            if result < 0 && errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            if Date().timeIntervalSince(started) > timeout { kill(pid, SIGKILL) }
+            usleep(20_000)
+        }
+        #if os(Linux)
+        let peak = usage.ru_maxrss * 1024  // kilobytes on Linux
+        #else
+        let peak = usage.ru_maxrss
+        #endif
+        let exited = status & 0x7f == 0
+        return Measurement(exitStatus: exited ? (status >> 8) & 0xff : nil, peakResidentBytes: peak,
+                           seconds: Date().timeIntervalSince(started))
+    }
+
     /// A new empty temporary folder.
     static func temporaryFolder(_ name: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("envnet-\(name)-\(UUID().uuidString)")

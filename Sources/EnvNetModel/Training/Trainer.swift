@@ -174,11 +174,14 @@ public final class Trainer {
             reseedDropout(epoch: epoch)
             let order = builder.order(epoch: epoch)
             var lossTotal: Double = 0, correct = 0
+            var preparationNanoseconds: UInt64 = 0
             for step in 0..<steps {
                 let start = step * batch
                 let indices = order[start..<Swift.min(clipCount, start + batch)]
                 optimizer.epoch = Double(epoch) + Double(step) / Double(steps)
+                let preparationStarted = DispatchTime.now().uptimeNanoseconds
                 let labels = builder.fill(input: &input, targets: &targets, indices: indices, epoch: epoch, firstPosition: start)
+                preparationNanoseconds += DispatchTime.now().uptimeNanoseconds - preparationStarted
                 network.zeroGradients()
                 let logits = network(input)
                 let loss = configuration.betweenClassLearning
@@ -207,7 +210,8 @@ public final class Trainer {
                 epoch: epoch + 1, learningRate: Double(configuration.schedule.learningRate(base: configuration.learningRate, epoch: Double(epoch))),
                 loss: lossTotal / Double(clipCount), trainAccuracy: Double(correct) / Double(clipCount),
                 validationAccuracy: validationAccuracy,
-                seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+                seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
+                preparationSeconds: Double(preparationNanoseconds) / 1e9)
             history.append(record)
             try saveCheckpoint()
             try writeLog()

@@ -120,14 +120,19 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var validationAccuracy: Double?
     /// Wall-clock seconds of the epoch (training and validation).
     public var seconds: Double
+    /// Of the training steps' time, the seconds spent preparing batches (cropping, silence
+    /// rejection, mixing, augmentation) rather than in the network; nil in logs of older versions.
+    public var preparationSeconds: Double?
 
-    public init(epoch: Int, learningRate: Double, loss: Double, trainAccuracy: Double, validationAccuracy: Double?, seconds: Double) {
+    public init(epoch: Int, learningRate: Double, loss: Double, trainAccuracy: Double, validationAccuracy: Double?, seconds: Double,
+                preparationSeconds: Double? = nil) {
         self.epoch = epoch
         self.learningRate = learningRate
         self.loss = loss
         self.trainAccuracy = trainAccuracy
         self.validationAccuracy = validationAccuracy
         self.seconds = seconds
+        self.preparationSeconds = preparationSeconds
     }
 
     /// The line printed for the epoch.

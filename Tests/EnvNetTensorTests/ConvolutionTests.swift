@@ -214,6 +214,26 @@ struct ConvolutionTests {
         }
     }
 
+    @Test("Max pooling fast paths: ties go to the first maximum, NaN propagates, −∞ rows keep an index")
+    func maxPoolingTiesAndNaN() {
+        var generator = SeededGenerator(seed: 46)
+        for g in [ConvolutionGeometry(kernel: (1, 160), stride: (1, 160)), ConvolutionGeometry(kernel: (3, 3), stride: (3, 3))] {
+            let shape = g.kernelWidth == 160 ? [1, 2, 1, 480] : [1, 2, 6, 9]
+            // Values from a handful of levels, so every window holds ties.
+            var values = (0..<shape.reduce(1, *)).map { _ in Float(Int.random(in: 0..<4, using: &generator)) }
+            let (tied, tiedIndices) = MaxPooling.forward(input: Tensor(values, shape: shape), geometry: g)
+            let (expected, expectedIndices) = Self.naivePool(Tensor(values, shape: shape), g)
+            #expect(tied.scalars == expected.scalars && tiedIndices == expectedIndices)
+            let nanPosition = g.kernelWidth == 160 ? 5 : 10  // in the first window: (0, 5), or row 1, column 1
+            values[nanPosition] = .nan
+            for index in values.indices.suffix(g.kernelWidth == 160 ? 160 : 0) { values[index] = -.infinity }
+            let (withNaN, nanIndices) = MaxPooling.forward(input: Tensor(values, shape: shape), geometry: g)
+            #expect(withNaN.scalars[0].isNaN && nanIndices[0] == Int32(nanPosition))
+            #expect(withNaN.scalars.dropFirst().allSatisfy { !$0.isNaN })
+            if g.kernelWidth == 160 { #expect(withNaN.scalars.last == -.infinity && nanIndices.last == 320) }
+        }
+    }
+
     @Test func maxPoolingPyTorchFixtures() throws {
         let fixture = try Fixture.load("pooling")
         for item in fixture.cases {

@@ -33,10 +33,25 @@ public enum MaxPooling {
         let inputBase = Address(input), outputBase = Address(output)
         indices.withUnsafeMutableBufferPointer { indexBuffer in
             let indexBase = IndexAddress(pointer: indexBuffer.baseAddress!)
+            let simple = g.paddingHeight == 0 && g.paddingWidth == 0 && g.dilationHeight == 1 && g.dilationWidth == 1
             Parallel.forEach(count: planes) { plane in
                     let source = inputBase.pointer + plane * height * width
                     let destination = outputBase.pointer + plane * outputPlane
                     let where_ = indexBase.pointer + plane * outputPlane
+                    if simple {
+                        // No padding or dilation: every tap is inside the plane, so no bounds checks.
+                        for oh in 0..<outputHeight {
+                            for ow in 0..<outputWidth {
+                                let start = oh * g.strideHeight * width + ow * g.strideWidth
+                                let found = g.kernelHeight == 1 && g.kernelWidth >= 32
+                                    ? maximumOfRow(source + start, count: g.kernelWidth)
+                                    : maximumOfWindow(source + start, height: g.kernelHeight, width: g.kernelWidth, rowStride: width)
+                                destination[oh * outputWidth + ow] = found.value
+                                where_[oh * outputWidth + ow] = Int32(start + found.offsetRow * width + found.offsetColumn)
+                            }
+                        }
+                        return
+                    }
                     for oh in 0..<outputHeight {
                         let h0 = oh * g.strideHeight - g.paddingHeight
                         for ow in 0..<outputWidth {
@@ -51,11 +66,10 @@ public enum MaxPooling {
                                     let w = w0 + j * g.dilationWidth
                                     if w < 0 || w >= width { continue }
                                     let value = row[w]
-                                    // NaN wins, as in PyTorch, so it propagates instead of hiding.
+                                    // NaN wins (the last one, as in PyTorch), so it propagates instead of hiding.
                                     if value > best || value.isNaN || bestIndex < 0 {
                                         best = value
                                         bestIndex = h * width + w
-                                        if value.isNaN { break }
                                     }
                                 }
                             }
@@ -66,6 +80,51 @@ public enum MaxPooling {
             }
         }
         withExtendedLifetime(input) {}
+    }
+
+    /// The maximum of a window of `height` rows of `width` values and its position in the window,
+    /// with the generic loop's rules: the first maximum wins, and the last NaN wins over numbers.
+    @inline(__always)
+    static func maximumOfWindow(_ start: UnsafePointer<Float>, height: Int, width: Int, rowStride: Int) -> (value: Float, offsetRow: Int, offsetColumn: Int) {
+        var best = -Float.infinity, bestRow = -1, bestColumn = 0
+        for i in 0..<height {
+            let row = start + i * rowStride
+            for j in 0..<width {
+                let value = row[j]
+                if value > best || value.isNaN || bestRow < 0 {
+                    best = value
+                    bestRow = i
+                    bestColumn = j
+                }
+            }
+        }
+        return (best, bestRow, bestColumn)
+    }
+
+    /// ``maximumOfWindow(_:height:width:rowStride:)`` for one long row: a vector maximum, then
+    /// the first position that holds it (the scalar loop decides when the row holds a NaN).
+    @inline(__always)
+    static func maximumOfRow(_ start: UnsafePointer<Float>, count: Int) -> (value: Float, offsetRow: Int, offsetColumn: Int) {
+        var lanes = SIMD16<Float>(repeating: -Float.infinity)
+        var unordered = SIMDMask<SIMD16<Float>.MaskStorage>(repeating: false)
+        var index = 0
+        while index + 16 <= count {
+            let values = UnsafeRawPointer(start + index).loadUnaligned(as: SIMD16<Float>.self)
+            unordered .|= values .!= values
+            lanes = pointwiseMax(lanes, values)
+            index += 16
+        }
+        var best = lanes.max()
+        while index < count {
+            let value = start[index]
+            if value.isNaN { unordered[0] = true }
+            if value > best { best = value }
+            index += 1
+        }
+        if any(unordered) { return maximumOfWindow(start, height: 1, width: count, rowStride: count) }
+        var position = 0
+        while start[position] != best { position += 1 }
+        return (best, 0, position)
     }
 
     /// Backward pass: each output gradient goes to the input position that held the maximum.

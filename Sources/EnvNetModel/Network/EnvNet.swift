@@ -244,6 +244,19 @@ public final class EnvNet: Module {
         } catch {
             throw EnvNetError.incompatibleWeights(path: source, reason: "\(error)")
         }
+        // The fully connected layers are the network's bulk, and their sizes come from the file:
+        // check their shapes before allocating anything, so that a few bytes of metadata claiming
+        // a huge network cannot make this allocate without bound (found by Fuzz/FuzzSafeTensors).
+        let hidden = configuration.hiddenUnits, classes = configuration.classCount
+        for (key, shape) in [("fc5.weight", [hidden, EnvNetConfiguration.flattenedFeatures]), ("fc6.weight", [hidden, hidden]),
+                             ("fc7.weight", [classes, hidden])] {
+            guard let tensor = file.tensors[key] else {
+                throw EnvNetError.incompatibleWeights(path: source, reason: "missing \(key) (the network \(configuration) needs shape \(shape))")
+            }
+            guard tensor.shape == shape else {
+                throw EnvNetError.incompatibleWeights(path: source, reason: "\(key) has shape \(tensor.shape); the network \(configuration) needs \(shape)")
+            }
+        }
         var classNames = (0..<configuration.classCount).map { "class \($0)" }
         if let text = file.metadata[MetadataKey.classNames] {
             guard let names = try? JSONDecoder().decode([String].self, from: Data(text.utf8)), names.count == configuration.classCount else {

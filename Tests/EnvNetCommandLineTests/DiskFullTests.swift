@@ -1,0 +1,49 @@
+import EnvNetModel
+import Foundation
+import Testing
+
+/// A full disk while a checkpoint is written, simulated with a file-size limit on the child
+/// process (`ulimit -f`, with SIGXFSZ ignored, so `write` fails with EFBIG as it fails with
+/// ENOSPC on a full disk): training stops with an error naming the checkpoint and the system's
+/// reason, exits non-zero, leaves no temporary file, and the previous checkpoint stays intact.
+@Suite("Disk full during a checkpoint write")
+struct DiskFullTests {
+    @Test(.timeLimit(.minutes(3)))
+    func aFailedCheckpointWriteStopsCleanlyAndKeepsTheLastCheckpoint() throws {
+        let envnet = try ChildProcess.requireExecutable()
+        let root = try ChildProcess.temporaryFolder("disk-full")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = root.appendingPathComponent("data"), log = root.appendingPathComponent("log.txt")
+        try KillTests.writeTinyDataset(at: data)
+        let run = root.appendingPathComponent("run"), checkpoint = run.appendingPathComponent("checkpoint.safetensors")
+        func arguments(epochs: Int) -> [String] {
+            var arguments = KillTests.trainArguments(data: data, cache: root.appendingPathComponent("cache"), output: run)
+            arguments[arguments.firstIndex(of: "--epochs")! + 1] = "\(epochs)"
+            return arguments
+        }
+        // One epoch with room to spare: a checkpoint of about 750 kB.
+        try ChildProcess.run(arguments(epochs: 1), environment: KillTests.environment, log: log, timeout: 120)
+        let before = try Data(contentsOf: checkpoint)
+        #expect(before.count > 400_000)
+
+        // The second epoch may write at most 200 blocks (100 or 200 kB, by the shell's block size) per file.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "trap '' XFSZ; ulimit -f 200; exec \"$0\" \"$@\"", envnet.path] + arguments(epochs: 2)
+        process.environment = ProcessInfo.processInfo.environment.merging(KillTests.environment) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus != 0, "\(text)")
+        #expect(text.contains("cannot write \(checkpoint.path)") && text.contains("File too large"), "\(text)")
+        #expect(try Data(contentsOf: checkpoint) == before, "the last good checkpoint changed")
+        #expect(KillTests.temporaryFiles(in: run, for: "checkpoint.safetensors").isEmpty, "a temporary file was left")
+        #expect(KillTests.checkpointEpochs(checkpoint) == 1)
+        // With room again, --resume finishes the run.
+        try ChildProcess.run(arguments(epochs: 2), environment: KillTests.environment, log: log, timeout: 120)
+        #expect(KillTests.checkpointEpochs(checkpoint) == 2)
+    }
+}

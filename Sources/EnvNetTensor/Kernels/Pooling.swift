@@ -105,23 +105,26 @@ public enum MaxPooling {
     /// the first position that holds it (the scalar loop decides when the row holds a NaN).
     @inline(__always)
     static func maximumOfRow(_ start: UnsafePointer<Float>, count: Int) -> (value: Float, offsetRow: Int, offsetColumn: Int) {
+        // Compare-and-blend lanes (the generic pointwiseMax handles NaN lane by lane, far slower).
+        // A NaN never wins a `>` comparison, so NaN windows are found by self-comparison instead.
         var lanes = SIMD16<Float>(repeating: -Float.infinity)
-        var unordered = SIMDMask<SIMD16<Float>.MaskStorage>(repeating: false)
+        var ordered = SIMD16<Float>(repeating: 0)
         var index = 0
         while index + 16 <= count {
             let values = UnsafeRawPointer(start + index).loadUnaligned(as: SIMD16<Float>.self)
-            unordered .|= values .!= values
-            lanes = pointwiseMax(lanes, values)
+            lanes.replace(with: values, where: values .> lanes)
+            ordered += values - values  // 0 for numbers, NaN for NaN (and for ±∞)
             index += 16
         }
         var best = lanes.max()
+        var unordered = ordered.sum().isNaN
         while index < count {
             let value = start[index]
-            if value.isNaN { unordered[0] = true }
+            if value.isNaN { unordered = true }
             if value > best { best = value }
             index += 1
         }
-        if any(unordered) { return maximumOfWindow(start, height: 1, width: count, rowStride: count) }
+        if unordered { return maximumOfWindow(start, height: 1, width: count, rowStride: count) }
         var position = 0
         while start[position] != best { position += 1 }
         return (best, 0, position)

@@ -113,6 +113,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from the run folder's checkpoint.") var resume = false
 
     func run() throws {
+        // The run folder first: a read-only or misnamed --output must fail before preprocessing.
+        try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output))
         let progress = ProgressReporter()
         let prepared = try data.load(progress: progress)
         let folds = crossValidation ? prepared.dataset.folds : [fold]

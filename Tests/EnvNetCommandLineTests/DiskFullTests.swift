@@ -8,6 +8,17 @@ import Testing
 /// reason, exits non-zero, leaves no temporary file, and the previous checkpoint stays intact.
 @Suite("Disk full during a checkpoint write")
 struct DiskFullTests {
+    @Test func trainChecksTheRunFolderBeforeReadingTheDataset() throws {
+        let folder = try ChildProcess.temporaryFolder("disk-full")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let occupied = folder.appendingPathComponent("occupied")
+        try Data("x".utf8).write(to: occupied)
+        // Both the dataset and the output are bad: the output is named, so it was checked first.
+        let result = CommandLineTests.failure(["train", "--data", "/nonexistent/ESC-50", "--output", occupied.path, "--cache", folder.path])
+        #expect(result?.message.contains(occupied.path) == true, "\(result?.message ?? "nil")")
+        #expect(result?.code != 0)
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func aFailedCheckpointWriteStopsCleanlyAndKeepsTheLastCheckpoint() throws {
         let envnet = try ChildProcess.requireExecutable()

@@ -13,15 +13,17 @@ import Darwin
 /// each time. After every kill the checkpoint must be intact (it decodes, it holds at least the
 /// epochs it held before); the run must end with exactly the weights of an uninterrupted run.
 ///
-/// To land kills inside checkpoint writes, those launches set `ENVNET_TEST_WRITE_PAUSE_MS`, which
-/// makes every atomic write pause after writing half of its temporary file (see
-/// `AtomicFile.testPause`); the test watches the run folder for the checkpoint's temporary file and
-/// kills the process while it is there.
+/// To land kills inside checkpoint writes, those launches set `ENVNET_TEST_WRITE_PAUSE_MS` and
+/// `ENVNET_TEST_WRITE_PAUSE_NAME=checkpoint.safetensors`, which make each checkpoint write pause
+/// after writing half of its temporary file (see `AtomicFile.testPause`); the test watches the run
+/// folder for that process's temporary checkpoint file and kills the process while it is there.
 @Suite("Kill test: SIGKILL during training, resume, same weights")
 struct KillTests {
     static let epochs = 10
     static let kills = 6
-    static let pauseMilliseconds = 250
+    /// The pause inside checkpoint writes; kills land within its first half, leaving the test
+    /// half a second of slack on a busy machine.
+    static let pauseMilliseconds = 1000
 
     /// `--resume` from the first launch on: without a checkpoint it starts from scratch.
     static func trainArguments(data: URL, cache: URL, output: URL) -> [String] {
@@ -98,7 +100,10 @@ struct KillTests {
             let duringCheckpointWrite = round % 2 == 1
             let process = try ChildProcess.start(
                 Self.trainArguments(data: data, cache: cache, output: killed),
-                environment: duringCheckpointWrite ? Self.environment.merging(["ENVNET_TEST_WRITE_PAUSE_MS": "\(Self.pauseMilliseconds)"]) { $1 } : Self.environment,
+                environment: duringCheckpointWrite
+                    ? Self.environment.merging(["ENVNET_TEST_WRITE_PAUSE_MS": "\(Self.pauseMilliseconds)",
+                                                "ENVNET_TEST_WRITE_PAUSE_NAME": "checkpoint.safetensors"]) { $1 }
+                    : Self.environment,
                 log: log)
             launches += 1
             let launched = Date()
@@ -106,7 +111,7 @@ struct KillTests {
                 // Kill during the first or second checkpoint write of this launch, a random moment
                 // into its pause (the temporary file is then half written).
                 let target = Int.random(in: 1...2, using: &generator)
-                let delay = Double.random(in: 0...(0.8 * Double(Self.pauseMilliseconds) / 1000), using: &generator)
+                let delay = Double.random(in: 0...(0.5 * Double(Self.pauseMilliseconds) / 1000), using: &generator)
                 var seen = Set<String>()
                 while process.isRunning, seen.count < target, Date().timeIntervalSince(launched) < 120 {
                     seen.formUnion(Self.temporaryFiles(in: killed, for: "checkpoint.safetensors", pid: process.processIdentifier))
@@ -123,7 +128,10 @@ struct KillTests {
                 while process.isRunning, Date().timeIntervalSince(launched) < delay { usleep(2_000) }
                 moments.append(String(format: "%.2f s", delay))
             }
-            try #require(process.isRunning, "launch \(launches) ended before it could be killed (\(moments.last!)); the schedule is too late")
+            try #require(process.isRunning, """
+                launch \(launches) ended before it could be killed (\(moments.last!)); the schedule is too late. Output:
+                \(((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(2000))
+                """)
             #expect(kill(process.processIdentifier, SIGKILL) == 0)
             process.waitUntilExit()
             #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL)

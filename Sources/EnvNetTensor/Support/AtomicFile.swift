@@ -44,7 +44,8 @@ public enum AtomicFile {
             try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
                 var written = 0
                 // The kill test's pause (see `testPause`): after the first half of the bytes.
-                var pauseAt = testPause > 0 && bytes.count >= 2 ? bytes.count / 2 : Int.max
+                let pauses = testPause.microseconds > 0 && (testPause.name == nil || testPause.name == name)
+                var pauseAt = pauses && bytes.count >= 2 ? bytes.count / 2 : Int.max
                 while written < bytes.count {
                     let result = Glibc.write(descriptor, bytes.baseAddress! + written, Swift.min(bytes.count, pauseAt) - written)
                     if result < 0 {
@@ -54,7 +55,7 @@ public enum AtomicFile {
                     written += result
                     if written >= pauseAt {
                         pauseAt = Int.max
-                        usleep(testPause)
+                        usleep(testPause.microseconds)
                     }
                 }
             }
@@ -76,14 +77,16 @@ public enum AtomicFile {
 
     /// A test hook, for the kill test only (`Tests/EnvNetCommandLineTests/KillTests.swift`): when the
     /// environment variable `ENVNET_TEST_WRITE_PAUSE_MS` holds a whole number of milliseconds from
-    /// 1 to 10000, every atomic write pauses that long after writing the first half of its
-    /// temporary file, so that the test can SIGKILL a process in the middle of a checkpoint write.
-    /// Unset (as it always is outside that test), it is 0 and costs one environment lookup per
-    /// process; it never changes what is written or where.
-    static let testPause: UInt32 = {
-        guard let text = ProcessInfo.processInfo.environment["ENVNET_TEST_WRITE_PAUSE_MS"],
-              let milliseconds = UInt32(text), (1...10_000).contains(milliseconds) else { return 0 }
-        return milliseconds * 1000
+    /// 1 to 10000, atomic writes pause that long after writing the first half of their temporary
+    /// file, so that the test can SIGKILL a process in the middle of a checkpoint write. With
+    /// `ENVNET_TEST_WRITE_PAUSE_NAME` set, only writes to files of that name pause. Unset (as they
+    /// always are outside that test), it costs two environment lookups per process; it never
+    /// changes what is written or where.
+    static let testPause: (microseconds: UInt32, name: String?) = {
+        let environment = ProcessInfo.processInfo.environment
+        guard let text = environment["ENVNET_TEST_WRITE_PAUSE_MS"],
+              let milliseconds = UInt32(text), (1...10_000).contains(milliseconds) else { return (0, nil) }
+        return (milliseconds * 1000, environment["ENVNET_TEST_WRITE_PAUSE_NAME"])
     }()
 
     /// The prefix of the temporary files of writes to `url` (`.<name>.partial-`).

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Runs `envnet bench` and the PyTorch peer alternately on this machine and prints one table.
+
+Each round starts both programs as separate processes (so each peak RSS is its own); each process
+warms up, then reports the median of --repetitions timed repetitions. The table gives the median
+over rounds, the largest peak RSS, and our/peer ratios.
+
+Usage (from the repository root):
+  python3 Benchmarks/compare.py [--rounds 2] [--repetitions 5] [--markdown]
+Needs a release build of envnet (built here if missing) and torch for the peer.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_json(command):
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args()
+    subprocess.run(["swift", "build", "-c", "release", "--product", "envnet"], cwd=ROOT, check=True, capture_output=True)
+    ours_command = [os.path.join(ROOT, ".build", "release", "envnet"), "bench", "--json",
+                    "--repetitions", str(args.repetitions), "--batch-size", str(args.batch_size)]
+    peer_command = [sys.executable, os.path.join(ROOT, "Benchmarks", "pytorch_peer.py"),
+                    "--repetitions", str(args.repetitions), "--batch-size", str(args.batch_size)]
+    ours, peer = [], []
+    for round_index in range(args.rounds):
+        print(f"round {round_index + 1}/{args.rounds}: envnet bench ...", file=sys.stderr)
+        ours.append(run_json(ours_command))
+        print(f"round {round_index + 1}/{args.rounds}: PyTorch peer ...", file=sys.stderr)
+        peer.append(run_json(peer_command))
+
+    def summary(runs):
+        return {
+            "training": statistics.median(r["trainingSamplesPerSecond"] for r in runs),
+            "inference": statistics.median(r["inferenceWindowsPerSecond"] for r in runs),
+            "memory": max(r["peakResidentBytes"] for r in runs),
+        }
+
+    a, b = summary(ours), summary(peer)
+    rows = [
+        ("training step (samples/s, batch 64)", f"{a['training']:.1f}", f"{b['training']:.1f}", a["training"] / b["training"], ">= 3"),
+        ("inference (1.5 s windows/s)", f"{a['inference']:.1f}", f"{b['inference']:.1f}", a["inference"] / b["inference"], ">= 4"),
+        ("peak RSS (MB)", f"{a['memory'] / 1e6:.0f}", f"{b['memory'] / 1e6:.0f}", a["memory"] / b["memory"], "<= 0.75"),
+    ]
+    machine = f"{cpu_model()}, {os.cpu_count()} cores; OpenBLAS kernels {ours[0].get('kernelFamily', '?')}; {peer[0]['implementation']}"
+    if args.markdown:
+        print(f"Machine: {machine}\n")
+        print("| measurement | EnvNet (Swift) | PyTorch | ratio | target |")
+        print("|---|---:|---:|---:|---|")
+        for name, x, y, ratio, target in rows:
+            print(f"| {name} | {x} | {y} | {ratio:.2f} | {target} |")
+    else:
+        print(machine)
+        print(f"{'measurement':38} {'EnvNet':>10} {'PyTorch':>10} {'ratio':>7}  target")
+        for name, x, y, ratio, target in rows:
+            print(f"{name:38} {x:>10} {y:>10} {ratio:7.2f}  {target}")
+    print("\nper-layer times of envnet bench (ms, last round):")
+    for layer in ours[-1]["layers"]:
+        print(f"  {layer['name']:10} forward {layer['forwardMilliseconds']:8.2f}  backward {layer['backwardMilliseconds']:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -95,8 +95,9 @@ struct Train: ParsableCommand {
         discussion: """
             Trains on every fold but the test fold and validates on it (or, with --cross-validation,
             does so for every fold and reports the mean and spread). Each epoch prints one line and
-            appends it to log.jsonl in the run folder; a checkpoint is written atomically after each
-            epoch, and --resume continues a killed run from it.
+            appends it to log.jsonl in the run folder (and redraws training_curve.svg there); a
+            checkpoint is written atomically after each epoch, and --resume continues a killed run
+            from it.
 
             Examples:
               envnet train --data ESC-50 --fold 5 --output runs/esc50-fold5
@@ -165,6 +166,14 @@ struct TrainingRun {
         trainer.validation = ClipEvaluator.validation(on: test, scheme: scheme)
         printError("fold \(testFold): \(training.count) training clips, \(test.count) test clips, \(network.configuration), run folder \(folder.path)")
         let epochs = recipe.recipe.effectiveEpochs
+        // The curve is redrawn after every epoch, so a long run can be watched in a browser.
+        let curveURL = folder.appendingPathComponent("training_curve.svg")
+        var records = trainer.history
+        func drawCurve() throws {
+            guard !records.isEmpty else { return }
+            try AtomicFile.write(Charts.trainingCurve(history: records, title: "EnvNet, fold \(testFold)"), to: curveURL)
+        }
+        try drawCurve()
         try trainer.run { event in
             switch event {
             case let .step(epoch, step, steps, loss):
@@ -174,12 +183,19 @@ struct TrainingRun {
                 progress.begin("validating epoch \(epoch)")
             case let .epoch(record):
                 print(record.line)
+                records.append(record)
+                do {
+                    try drawCurve()
+                } catch {
+                    printError("warning: could not draw \(curveURL.path): \(error)")
+                }
             }
         }
         let modelURL = folder.appendingPathComponent("model.safetensors")
         try network.save(to: modelURL, classNames: classNames)
         let accuracy = trainer.history.last?.validationAccuracy ?? 0
         print(String(format: "fold %d: clip accuracy %.2f%% (%@); model saved to %@", testFold, accuracy * 100, "\(scheme)", modelURL.path))
+        if !records.isEmpty { print("training curve: \(curveURL.path)") }
         return accuracy
     }
 }

@@ -114,5 +114,12 @@ struct FileFormatTests {
         }
         #expect(line.contains("loss &lt;train&gt;"))
         #expect(heat.contains("data:image/png;base64,"))
+        // Axis ticks are round numbers: epochs 1…150 get 0, 50, 100, 150 or 20, 40 …, never 30.80.
+        let curve = Charts.lineChart(title: "t", xLabel: "epoch", yLabel: "loss",
+                                     series: [.init(name: "a", points: (1...150).map { (Double($0), 9.2 / Double($0)) }, color: Charts.color(0))])
+        let labels = curve.components(separatedBy: "font-size=\"12\">").dropFirst().map { $0.prefix { $0 != "<" } }
+        let numbers = labels.compactMap { Double($0) }
+        #expect(numbers.count >= 6 && numbers.allSatisfy { ($0 * 10).rounded() == $0 * 10 }, "\(labels)")
+        #expect(labels.contains("50") && labels.contains("100") && !labels.contains("30.80"))
     }
 }

@@ -40,12 +40,12 @@ public enum Charts {
         var svg = header(width: width, height: height)
         svg += "<text x=\"\(width / 2)\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">\(escape(title))</text>\n"
         svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#333\"/>\n"
-        for tick in 0...5 {
-            let fraction = Double(tick) / 5
-            let x = xMin + fraction * (xMax - xMin), y = yMin + fraction * (yMax - yMin)
+        for x in niceTicks(xMin, xMax) {
             svg += "<line x1=\"\(px(x))\" y1=\"\(top)\" x2=\"\(px(x))\" y2=\"\(top + plotHeight)\" stroke=\"#ddd\"/>\n"
-            svg += "<line x1=\"\(left)\" y1=\"\(py(y))\" x2=\"\(left + plotWidth)\" y2=\"\(py(y))\" stroke=\"#ddd\"/>\n"
             svg += "<text x=\"\(px(x))\" y=\"\(top + plotHeight + 18)\" text-anchor=\"middle\" font-size=\"12\">\(format(x))</text>\n"
+        }
+        for y in niceTicks(yMin, yMax) {
+            svg += "<line x1=\"\(left)\" y1=\"\(py(y))\" x2=\"\(left + plotWidth)\" y2=\"\(py(y))\" stroke=\"#ddd\"/>\n"
             svg += "<text x=\"\(left - 8)\" y=\"\(py(y) + 4)\" text-anchor=\"end\" font-size=\"12\">\(format(y))</text>\n"
         }
         svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(Double(height) - 12)\" text-anchor=\"middle\" font-size=\"13\">\(escape(xLabel))</text>\n"
@@ -59,6 +59,21 @@ public enum Charts {
             svg += "<text x=\"\(left + plotWidth + 42)\" y=\"\(legendY + 4)\" font-size=\"12\">\(escape(line.name))</text>\n"
         }
         return svg + "</svg>\n"
+    }
+
+    /// Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten), four to seven of them, inside `low...high`.
+    static func niceTicks(_ low: Double, _ high: Double, count: Int = 6) -> [Double] {
+        guard low.isFinite, high.isFinite, high > low else { return [low] }
+        let rough = (high - low) / Double(count)
+        let magnitude = Foundation.pow(10, Foundation.floor(Foundation.log10(rough)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= rough } ?? 10 * magnitude
+        var ticks: [Double] = []
+        var value = Foundation.ceil(low / step) * step
+        while value <= high + step * 1e-9, ticks.count < 4 * count {
+            ticks.append(abs(value) < step * 1e-9 ? 0 : value)
+            value += step
+        }
+        return ticks
     }
 
     /// A heatmap of `values` (rows x columns) with labelled axes and a color bar.
@@ -153,8 +168,6 @@ public enum Charts {
 
     static func format(_ value: Double) -> String {
         if value == value.rounded() && Swift.abs(value) < 1e6 { return String(Int(value)) }
-        if Swift.abs(value) >= 100 { return String(format: "%.0f", value) }
-        if Swift.abs(value) >= 1 { return String(format: "%.2f", value) }
-        return String(format: "%.3f", value)
+        return String(format: "%g", value)
     }
 }

@@ -86,16 +86,26 @@ public enum MaxPooling {
     /// with the generic loop's rules: the first maximum wins, and the last NaN wins over numbers.
     @inline(__always)
     static func maximumOfWindow(_ start: UnsafePointer<Float>, height: Int, width: Int, rowStride: Int) -> (value: Float, offsetRow: Int, offsetColumn: Int) {
-        var best = -Float.infinity, bestRow = -1, bestColumn = 0
+        // Selects instead of branches: which tap wins is data-dependent, and mispredicted branches
+        // cost more than the comparisons (pool3's 3x3 windows ran at 5 cycles per tap).
+        // One comparison per tap, so both selects become conditional moves; NaN is rare and
+        // handled by a second, exact pass.
+        var best = start[0], bestRow = 0, bestColumn = 0, unordered = 0
         for i in 0..<height {
             let row = start + i * rowStride
             for j in 0..<width {
                 let value = row[j]
-                if value > best || value.isNaN || bestRow < 0 {
-                    best = value
-                    bestRow = i
-                    bestColumn = j
-                }
+                unordered |= value != value ? 1 : 0
+                let take = value > best
+                best = take ? value : best
+                bestRow = take ? i : bestRow
+                bestColumn = take ? j : bestColumn
+            }
+        }
+        if unordered != 0 {
+            // NaN wins (the last one), so it propagates instead of hiding.
+            for i in 0..<height {
+                for j in 0..<width where start[i * rowStride + j].isNaN { (best, bestRow, bestColumn) = (start[i * rowStride + j], i, j) }
             }
         }
         return (best, bestRow, bestColumn)

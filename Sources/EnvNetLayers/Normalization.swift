@@ -147,11 +147,23 @@ public class BatchNorm: Module {
                 savedInverseStandardDeviation.withUnsafeMutableBufferPointer { invBuffer in
                     let means = meanBuffer.baseAddress!, inverses = invBuffer.baseAddress!
                     Parallel.forEach(count: channels) { channel in
-                        var total: Double = 0
-                        for n in 0..<batch { total += rowSum(x + (n * channels + channel) * length, length) }
-                        let mean = Float(total / Double(perChannel))
-                        var squares: Double = 0
-                        for n in 0..<batch { squares += rowCenteredSquares(x + (n * channels + channel) * length, length, mean) }
+                        // One pass over the data: each row's moments about a shift close to its values
+                        // (the mean so far; for the first row, the mean of its first values), so little
+                        // cancellation, merged across rows in Double with Chan's formula. A second pass
+                        // over an activation-sized tensor cost more.
+                        var count: Double = 0, runningMean: Double = 0, squares: Double = 0
+                        for n in 0..<batch {
+                            let start = x + (n * channels + channel) * length
+                            let shift = n == 0 ? Float(rowSum(start, Swift.min(length, 64)) / Double(Swift.max(Swift.min(length, 64), 1)))
+                                               : Float(runningMean)
+                            let row = rowMoments(start, length, shift: shift)
+                            let merged = count + row.count
+                            let delta = row.mean - runningMean
+                            runningMean += delta * row.count / merged
+                            squares += row.squares + delta * delta * count * row.count / merged
+                            count = merged
+                        }
+                        let mean = Float(runningMean)
                         let variance = squares / Double(perChannel)
                         let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
                         means[channel] = mean
@@ -326,6 +338,26 @@ func rowSum(_ x: UnsafePointer<Float>, _ count: Int) -> Double {
     var total = Double(lanes.sum())
     while index < count { total += Double(x[index]); index += 1 }
     return total
+}
+
+/// A row's mean and sum of squared deviations from it, in one pass: sums of `d = x − shift` and
+/// `d²` in eight Float lanes, then `Σd² − (Σd)²/n` in Double (exact when `shift` is near the mean).
+@inline(__always)
+func rowMoments(_ x: UnsafePointer<Float>, _ count: Int, shift: Float) -> (count: Double, mean: Double, squares: Double) {
+    guard count > 0 else { return (0, 0, 0) }
+    let shifts = SIMD8<Float>(repeating: shift)
+    var sumLanes = SIMD8<Float>(), squareLanes = SIMD8<Float>()
+    var index = 0
+    while index + 8 <= count {
+        let d = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self) - shifts
+        sumLanes += d
+        squareLanes += d * d
+        index += 8
+    }
+    var sum = Double(sumLanes.sum()), squares = Double(squareLanes.sum())
+    while index < count { let d = Double(x[index] - shift); sum += d; squares += d * d; index += 1 }
+    let n = Double(count)
+    return (n, Double(shift) + sum / n, Swift.max(0, squares - sum * sum / n))
 }
 
 /// Σ (x − mean)² over a row.

@@ -144,6 +144,26 @@ struct BehaviorTests {
         }
     }
 
+    @Test("BatchNorm's one-pass statistics match a Double two-pass reference for offset data and outlying rows")
+    func batchNormStatisticsAreAccurate() {
+        var generator = SeededGenerator(seed: 77)
+        let shape = [6, 2, 1, 3001]
+        var values = Tensor.normal(shape, mean: 1000, standardDeviation: 0.5, generator: &generator).scalars
+        for index in 0..<3001 { values[index] += 40 }  // the first row of channel 0 lies far from the rest
+        let input = Tensor(values, shape: shape)
+        let layer = BatchNorm2d(featureCount: 2, momentum: 1)  // the running statistics become the batch's
+        _ = layer(input)
+        for channel in 0..<2 {
+            var column: [Double] = []
+            for n in 0..<6 { column += values[((n * 2 + channel) * 3001)..<((n * 2 + channel + 1) * 3001)].map(Double.init) }
+            let mean = column.reduce(0, +) / Double(column.count)
+            let unbiased = column.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(column.count - 1)
+            #expect(abs(Double(layer.runningMean.value.scalars[channel]) - mean) <= 1e-4 * mean)
+            #expect(abs(Double(layer.runningVariance.value.scalars[channel]) - unbiased) <= 1e-4 * unbiased,
+                    "channel \(channel): \(layer.runningVariance.value.scalars[channel]) vs \(unbiased)")
+        }
+    }
+
     @Test("Losses: stable for huge logits, log K for equal logits, soft one-hot equals hard labels, 0·log 0 = 0")
     func losses() {
         let huge = Tensor([1e4, -1e4, 0, 5e3, 1e4, 1e4], shape: [2, 3])

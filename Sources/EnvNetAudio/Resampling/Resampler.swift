@@ -238,12 +238,13 @@ func greatestCommonDivisor(_ a: Int, _ b: Int) -> Int {
     return x
 }
 
-/// Dot product of two contiguous `Float` runs whose length is a multiple of 16.
+/// Dot product of two contiguous `Float` runs whose length is a multiple of 16 (the streaming
+/// resampler calls it too, so streamed and offline outputs agree bit for bit).
 ///
 /// Four independent SIMD accumulators hide the latency of the floating-point adds, so the
 /// loop is limited by loads rather than by the add chain.
 @inline(__always)
-private func dotProduct(
+func dotProduct(
     _ left: UnsafePointer<Float>, _ right: UnsafePointer<Float>, count: Int
 ) -> Float {
     let leftRaw = UnsafeRawPointer(left)

@@ -167,7 +167,7 @@ public struct StreamingResampler: Sendable {
                         let tableBase = tableBuffer.baseAddress!
                         let inputBase = input.baseAddress!
                         for index in 0..<count {
-                            buffer[index] = streamingDotProduct(tableBase + phase * taps, inputBase + (start - origin), count: taps)
+                            buffer[index] = dotProduct(tableBase + phase * taps, inputBase + (start - origin), count: taps)
                             phase += down
                             start += phase / up
                             phase %= up
@@ -190,25 +190,3 @@ public struct StreamingResampler: Sendable {
     }
 }
 
-/// The offline resampler's dot product (same accumulators, same order), so that streamed and
-/// offline outputs agree bit for bit. `count` is a multiple of 16.
-@inline(__always)
-private func streamingDotProduct(_ left: UnsafePointer<Float>, _ right: UnsafePointer<Float>, count: Int) -> Float {
-    let leftRaw = UnsafeRawPointer(left)
-    let rightRaw = UnsafeRawPointer(right)
-    var sum0 = SIMD4<Float>(), sum1 = SIMD4<Float>(), sum2 = SIMD4<Float>(), sum3 = SIMD4<Float>()
-    var offset = 0
-    let byteCount = count * MemoryLayout<Float>.stride
-    while offset < byteCount {
-        sum0 += leftRaw.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
-            * rightRaw.loadUnaligned(fromByteOffset: offset, as: SIMD4<Float>.self)
-        sum1 += leftRaw.loadUnaligned(fromByteOffset: offset + 16, as: SIMD4<Float>.self)
-            * rightRaw.loadUnaligned(fromByteOffset: offset + 16, as: SIMD4<Float>.self)
-        sum2 += leftRaw.loadUnaligned(fromByteOffset: offset + 32, as: SIMD4<Float>.self)
-            * rightRaw.loadUnaligned(fromByteOffset: offset + 32, as: SIMD4<Float>.self)
-        sum3 += leftRaw.loadUnaligned(fromByteOffset: offset + 48, as: SIMD4<Float>.self)
-            * rightRaw.loadUnaligned(fromByteOffset: offset + 48, as: SIMD4<Float>.self)
-        offset += 64
-    }
-    return ((sum0 + sum1) + (sum2 + sum3)).sum()
-}

@@ -150,17 +150,8 @@ public enum MaxPooling {
 
     /// ``backward(gradientOutput:indices:inputShape:)`` writing into `gradientInput` (storage reused when the shape fits).
     public static func backward(gradientOutput: Tensor, indices: [Int32], inputShape: [Int], into gradientInput: inout Tensor) {
-        TensorError.check {
-            guard inputShape.count == 4, gradientOutput.rank == 4,
-                  gradientOutput.shape[0] == inputShape[0], gradientOutput.shape[1] == inputShape[1],
-                  indices.count == gradientOutput.count else {
-                throw TensorError.shapeMismatch(
-                    operation: "MaxPooling.backward",
-                    message: "output gradient \(gradientOutput.shape) with \(indices.count) indices does not fit input \(inputShape)")
-            }
-        }
         Convolution.prepare(&gradientInput, shape: inputShape)
-        scatter(gradientOutput: gradientOutput, indices: indices, inputShape: inputShape, into: Address(gradientInput))
+        backward(gradientOutput: gradientOutput, indices: indices, inputShape: inputShape, into: Address(gradientInput).pointer)
         withExtendedLifetime(gradientInput) {}
     }
 

@@ -56,7 +56,7 @@ public final class Trainer {
     ///   - runFolder: where checkpoints and logs go (created if needed, checked for writing now,
     ///     before any work, and cleared of temporary files left by killed runs); nil for none.
     /// - Throws: ``TrainingError`` for an invalid recipe, an empty training set or a bad label;
-    ///   ``FileWriteError`` when the run folder cannot be written.
+    ///   `FileWriteError` when the run folder cannot be written.
     public init(network: EnvNet, training: [LabeledClip], classNames: [String], configuration: TrainingConfiguration, runFolder: URL?) throws {
         try configuration.validate()
         guard !training.isEmpty else { throw TrainingError.emptyTrainingSet }

@@ -53,21 +53,23 @@ class SeedEnvNet(nn.Module):
 
 
 class InterchangeEnvNet(nn.Module):
-    """EnvNet with the interchange names (as Tools/make_envnet_fixture.py): variant "official"
+    """EnvNet with the interchange names (also used by Tools/make_envnet_fixture.py): variant "official"
     (2-D convolutions, input 24014) or "seed" (Conv1d with padding 4 and bias for conv1/conv2, input 24000)."""
 
     def __init__(self, variant="official", class_count=50, hidden_units=4096, dropout=0.5):
         super().__init__()
         self.variant = variant
+        # Modules in this order (conv1, conv2, bn1, bn2, ...): Tools/make_envnet_fixture.py draws
+        # random weights in parameter order, so the order fixes its fixtures' values.
         if variant == "official":
             self.conv1 = nn.Conv2d(1, 40, (1, 8), bias=False)
-            self.bn1 = nn.BatchNorm2d(40)
             self.conv2 = nn.Conv2d(40, 40, (1, 8), bias=False)
+            self.bn1 = nn.BatchNorm2d(40)
             self.bn2 = nn.BatchNorm2d(40)
         else:
             self.conv1 = nn.Conv1d(1, 40, 8, padding=4)
-            self.bn1 = nn.BatchNorm1d(40)
             self.conv2 = nn.Conv1d(40, 40, 8, padding=4)
+            self.bn1 = nn.BatchNorm1d(40)
             self.bn2 = nn.BatchNorm1d(40)
         self.conv3 = nn.Conv2d(1, 50, (8, 13), bias=False)
         self.bn3 = nn.BatchNorm2d(50)

@@ -170,7 +170,7 @@ extension Predict {
         var failed = false
         for path in files {
             do {
-                var reader = try WAVChunkReader(path: path)
+                var reader = try WAVChunkReader(contentsOf: URL(fileURLWithPath: path))
                 try classifier.reset(sourceSampleRate: reader.info.sampleRate)
                 print(String(format: "%@ (%.2f s at %d Hz, read in 1 s chunks; %.2f s windows every %.2f s):", path,
                              reader.info.duration, reader.info.sampleRate, Double(classifier.windowLength) / 16_000, Double(hopSamples) / 16_000))
@@ -219,67 +219,6 @@ extension Predict {
         line += result.best.map { "\(field($0.label)),\(String(format: "%.6g", $0.probability))," } ?? ",,"
         line += result.smoothedBest.map { "\(field($0.label)),\(String(format: "%.6g", $0.probability))" } ?? ","
         return line + "\n"
-    }
-
-    /// Decodes a WAV file a few frames at a time, so memory does not grow with the file.
-    ///
-    /// `WAVReader` decodes whole files only; this reads the validated header with
-    /// `WAVReader.readInfo`, then reads the data chunk piece by piece and decodes each piece by
-    /// handing `WAVReader.decode` a minimal header of the same format in front of it. Samples
-    /// (and the mono downmix) are exactly those of a whole-file decode.
-    struct WAVChunkReader {
-        let path: String
-        let info: WAVInfo
-        private let handle: FileHandle
-        private let header: (formatTag: UInt16, bits: UInt16)
-        private var framesRead = 0
-
-        init(path: String) throws {
-            let url = URL(fileURLWithPath: path)
-            self.path = path
-            info = try WAVReader.readInfo(contentsOf: url)
-            switch info.encoding {
-            case .unsignedPCM8: header = (1, 8)
-            case let .signedPCM(bits): header = (1, UInt16(bits))
-            case .float32: header = (3, 32)
-            case .float64: header = (3, 64)
-            case .aLaw: header = (6, 8)
-            case .muLaw: header = (7, 8)
-            }
-            do {
-                handle = try FileHandle(forReadingFrom: url)
-                try handle.seek(toOffset: UInt64(info.dataOffset))
-            } catch {
-                throw AudioError(source: path, problem: .readFailed(error.localizedDescription))
-            }
-        }
-
-        /// The next mono samples, at most `maximumFrames`; nil at the end of the data.
-        mutating func next(maximumFrames: Int) throws -> [Float]? {
-            let blockAlign = info.channelCount * info.encoding.bytesPerSample
-            // At most 16 MB per read, whatever the caller asks for.
-            let frames = Swift.min(Swift.max(maximumFrames, 1), Swift.max((16 << 20) / blockAlign, 1), info.frameCount - framesRead)
-            guard frames > 0 else { return nil }
-            let bytes: Data
-            do {
-                bytes = try handle.read(upToCount: frames * blockAlign) ?? Data()
-            } catch {
-                throw AudioError(source: path, problem: .readFailed(error.localizedDescription))
-            }
-            let whole = bytes.count / blockAlign
-            guard whole > 0 else { return nil }  // the file shrank while being read
-            var wav = Data()
-            func append32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { wav.append(contentsOf: $0) } }
-            func append16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { wav.append(contentsOf: $0) } }
-            let dataBytes = UInt32(whole * blockAlign)
-            wav.append(contentsOf: Array("RIFF".utf8)); append32(36 + dataBytes); wav.append(contentsOf: Array("WAVE".utf8))
-            wav.append(contentsOf: Array("fmt ".utf8)); append32(16); append16(header.formatTag); append16(UInt16(info.channelCount))
-            append32(UInt32(info.sampleRate)); append32(UInt32(truncatingIfNeeded: info.sampleRate * blockAlign)); append16(UInt16(blockAlign)); append16(header.bits)
-            wav.append(contentsOf: Array("data".utf8)); append32(dataBytes)
-            wav.append(bytes.prefix(whole * blockAlign))
-            framesRead += whole
-            return try WAVReader.decode(wav, source: path).mono
-        }
     }
 }
 

@@ -174,11 +174,7 @@ public class BatchNorm: Module {
                         shifts[channel] = shift
                         for n in 0..<batch {
                             let offset = (n * channels + channel) * length
-                            if fusedReLU {
-                                affineReLURow(x + offset, y + offset, length, scale, shift)
-                            } else {
-                                affineRow(x + offset, y + offset, length, scale, shift)
-                            }
+                            affineRow(x + offset, y + offset, length, scale, shift, relu: fusedReLU)
                         }
                         let unbiased = Float(squares / Double(perChannel - 1))
                         runMean[channel] = (1 - momentum) * runMean[channel] + momentum * mean
@@ -195,11 +191,7 @@ public class BatchNorm: Module {
                 let shift = (beta?[channel] ?? 0) - meanPointer[channel] * scale
                 for n in 0..<batch {
                     let offset = (n * channels + channel) * length
-                    if fusedReLU {
-                        affineReLURow(x + offset, y + offset, length, scale, shift)
-                    } else {
-                        affineRow(x + offset, y + offset, length, scale, shift)
-                    }
+                    affineRow(x + offset, y + offset, length, scale, shift, relu: fusedReLU)
                 }
             }
             withExtendedLifetime((runMean, runVar)) {}
@@ -425,14 +417,12 @@ func maskedRowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Fl
     return (sum, dot)
 }
 
-/// y = max(0, x·scale + shift) over a row.
+/// y = x·scale + shift over a row, or max(0, x·scale + shift) with `relu`.
 @inline(__always)
-func affineReLURow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ scale: Float, _ shift: Float) {
-    for index in 0..<count { let value = x[index] * scale + shift; y[index] = value > 0 ? value : 0 }
-}
-
-/// y = x·scale + shift over a row.
-@inline(__always)
-func affineRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ scale: Float, _ shift: Float) {
-    for index in 0..<count { y[index] = x[index] * scale + shift }
+func affineRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ scale: Float, _ shift: Float, relu: Bool) {
+    if relu {
+        for index in 0..<count { let value = x[index] * scale + shift; y[index] = value > 0 ? value : 0 }
+    } else {
+        for index in 0..<count { y[index] = x[index] * scale + shift }
+    }
 }

@@ -30,7 +30,7 @@ public enum AtomicFile {
         let destination = url.standardizedFileURL.path
         let folder = (destination as NSString).deletingLastPathComponent
         let name = (destination as NSString).lastPathComponent
-        let temporary = (folder as NSString).appendingPathComponent(".\(name).partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")  // see temporaryFilePrefix
+        let temporary = (folder as NSString).appendingPathComponent("\(temporaryFilePrefix(for: url))\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         func failure(_ what: String) -> FileWriteError {
             FileWriteError(path: destination, reason: "\(what): \(String(cString: strerror(errno)))")
         }

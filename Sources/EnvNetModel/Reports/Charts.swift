@@ -40,14 +40,8 @@ public enum Charts {
         var svg = header(width: width, height: height)
         svg += "<text x=\"\(width / 2)\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">\(escape(title))</text>\n"
         svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#333\"/>\n"
-        for x in niceTicks(xMin, xMax) {
-            svg += "<line x1=\"\(px(x))\" y1=\"\(top)\" x2=\"\(px(x))\" y2=\"\(top + plotHeight)\" stroke=\"#ddd\"/>\n"
-            svg += "<text x=\"\(px(x))\" y=\"\(top + plotHeight + 18)\" text-anchor=\"middle\" font-size=\"12\">\(format(x))</text>\n"
-        }
-        for y in niceTicks(yMin, yMax) {
-            svg += "<line x1=\"\(left)\" y1=\"\(py(y))\" x2=\"\(left + plotWidth)\" y2=\"\(py(y))\" stroke=\"#ddd\"/>\n"
-            svg += "<text x=\"\(left - 8)\" y=\"\(py(y) + 4)\" text-anchor=\"end\" font-size=\"12\">\(format(y))</text>\n"
-        }
+        svg += gridAndTicks(x: xMin...xMax, y: yMin...yMax, left: left, top: top, width: plotWidth, height: plotHeight,
+                            color: "#ddd", px: px, py: py)
         svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(Double(height) - 12)\" text-anchor=\"middle\" font-size=\"13\">\(escape(xLabel))</text>\n"
         svg += "<text transform=\"translate(18 \(top + plotHeight / 2)) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">\(escape(yLabel))</text>\n"
         for (index, line) in series.enumerated() {
@@ -59,6 +53,21 @@ public enum Charts {
             svg += "<text x=\"\(left + plotWidth + 42)\" y=\"\(legendY + 4)\" font-size=\"12\">\(escape(line.name))</text>\n"
         }
         return svg + "</svg>\n"
+    }
+
+    /// Grid lines and labelled round ticks for a plot area (shared by the line chart and the scatter plot).
+    static func gridAndTicks(x: ClosedRange<Double>, y: ClosedRange<Double>, left: Double, top: Double, width: Double, height: Double,
+                             color: String, px: (Double) -> Double, py: (Double) -> Double) -> String {
+        var svg = ""
+        for value in niceTicks(x.lowerBound, x.upperBound) {
+            svg += "<line x1=\"\(px(value))\" y1=\"\(top)\" x2=\"\(px(value))\" y2=\"\(top + height)\" stroke=\"\(color)\"/>\n"
+            svg += "<text x=\"\(px(value))\" y=\"\(top + height + 18)\" text-anchor=\"middle\" font-size=\"12\">\(format(value))</text>\n"
+        }
+        for value in niceTicks(y.lowerBound, y.upperBound) {
+            svg += "<line x1=\"\(left)\" y1=\"\(py(value))\" x2=\"\(left + width)\" y2=\"\(py(value))\" stroke=\"\(color)\"/>\n"
+            svg += "<text x=\"\(left - 8)\" y=\"\(py(value) + 4)\" text-anchor=\"end\" font-size=\"12\">\(format(value))</text>\n"
+        }
+        return svg
     }
 
     /// Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten), four to seven of them, inside `low...high`.

@@ -83,14 +83,8 @@ extension Charts {
         var svg = header(width: width, height: Int(height.rounded(.up)))
         svg += "<text x=\"\(width / 2)\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">\(escape(title))</text>\n"
         svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#333\"/>\n"
-        for tick in 0...5 {
-            let fraction = Double(tick) / 5
-            let x = xMin + fraction * (xMax - xMin), y = yMin + fraction * (yMax - yMin)
-            svg += "<line x1=\"\(px(x))\" y1=\"\(top)\" x2=\"\(px(x))\" y2=\"\(top + plotHeight)\" stroke=\"#eee\"/>\n"
-            svg += "<line x1=\"\(left)\" y1=\"\(py(y))\" x2=\"\(left + plotWidth)\" y2=\"\(py(y))\" stroke=\"#eee\"/>\n"
-            svg += "<text x=\"\(px(x))\" y=\"\(top + plotHeight + 18)\" text-anchor=\"middle\" font-size=\"12\">\(format(x))</text>\n"
-            svg += "<text x=\"\(left - 8)\" y=\"\(py(y) + 4)\" text-anchor=\"end\" font-size=\"12\">\(format(y))</text>\n"
-        }
+        svg += gridAndTicks(x: xMin...xMax, y: yMin...yMax, left: left, top: top, width: plotWidth, height: plotHeight,
+                            color: "#eee", px: px, py: py)
         svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(height - 12)\" text-anchor=\"middle\" font-size=\"13\">\(escape(xLabel))</text>\n"
         svg += "<text transform=\"translate(18 \(top + plotHeight / 2)) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">\(escape(yLabel))</text>\n"
         for point in shown {

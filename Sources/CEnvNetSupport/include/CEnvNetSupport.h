@@ -22,4 +22,23 @@ long long envnet_peak_resident_bytes(void);
 /// Makes standard output line-buffered, so lines reach a log file or pipe as they are printed.
 void envnet_line_buffer_standard_output(void);
 
+/// 1 when envnet_front_end_forward runs on this machine (x86-64 with AVX-512), 0 otherwise.
+int envnet_front_end_available(void);
+
+/// Transforms conv2's weights for the fused front end's Winograd F(4, 8) correlation.
+/// weights: [outputChannels][inputChannels][8] (BatchNorm's scale already multiplied in);
+/// transformed: [11][inputChannels][outputChannels].
+void envnet_front_end_transform_weights(const float *weights, int outputChannels, int inputChannels, float *transformed);
+
+/// EnvNet's front end in evaluation mode, for pooling cells [firstCell, firstCell + cellCount) of
+/// one window: conv1 (1 -> c1, 1x8, BatchNorm folded into conv1Weights [c1][8] and conv1Shift)
+/// and ReLU; conv2 (c1 -> c2, 1x8, weights from envnet_front_end_transform_weights, BatchNorm
+/// shift conv2Shift); max pooling 1 x poolSize with stride poolSize; ReLU. Both convolutions are
+/// zero-padded by `padding` on each side. Writes output[o * outputChannelStride + cell].
+/// Returns 0 when done, -1 for sizes it does not handle or a CPU without AVX-512 (nothing
+/// written), -2 when out of memory.
+int envnet_front_end_forward(const float *audio, long audioLength, const float *conv1Weights, const float *conv1Shift,
+                             int c1, const float *conv2Transformed, const float *conv2Shift, int c2, long padding,
+                             long poolSize, long firstCell, long cellCount, float *output, long outputChannelStride);
+
 #endif

@@ -169,7 +169,27 @@ public final class EnvNet: Module {
                 throw LayerError.inputShape(layer: "EnvNet", expected: "[N, 1, 1, \(configuration.inputLength)]", actual: input.shape)
             }
         }
-        return layers.forward(input)
+        return run(input, upTo: nil)
+    }
+
+    /// Runs the layers up to `layerName` (all when nil). In evaluation mode conv1 … pool2 run as
+    /// one fused pass where the machine and the sizes allow (see `FusedFrontEnd`).
+    private func run(_ input: Tensor, upTo layerName: String?) -> Tensor {
+        var value = input
+        var children = layers.children[...]
+        if !isTraining, FusedFrontEnd.isAvailable, FusedFrontEnd.isEnabled,
+           let pool2Index = children.firstIndex(where: { $0.name == "pool2" }),
+           layerName == nil || children[(pool2Index + 1)...].contains(where: { $0.name == layerName }) || layerName == "pool2",
+           let frontEnd = FusedFrontEnd(network: self), let pooled = frontEnd.forward(input) {
+            value = pooled
+            children = children[(pool2Index + 1)...]
+            if layerName == "pool2" { return value }
+        }
+        for child in children {
+            value = child.module.forward(value)
+            if child.name == layerName { break }
+        }
+        return value
     }
 
     /// `[N, classes] -> [N, 1, 1, L]`
@@ -185,12 +205,7 @@ public final class EnvNet: Module {
                 throw TensorError.invalidArgument(operation: "EnvNet.features", message: "no layer named \(layerName)")
             }
         }
-        var value = input
-        for child in layers.children {
-            value = child.module.forward(value)
-            if child.name == layerName { break }
-        }
-        return value
+        return run(input, upTo: layerName)
     }
 
     // MARK: - Weights

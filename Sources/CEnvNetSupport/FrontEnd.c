@@ -72,14 +72,24 @@ ENVNET_AVX512 static void winograd_block(const float *x4, long xu, int c1, int c
         const float *u = transformed + (long)xi * c1 * c2;
         const float *vp = v + (long)xi * c1 * lanes;
         for (int o0 = 0; o0 < c2; o0 += outputBlock) {
-            __m512 acc[outputBlock];
-            for (int i = 0; i < outputBlock; i++) acc[i] = _mm512_setzero_ps();
-            for (int c = 0; c < c1; c++) {
+            // Written out so that the 20 accumulators stay in registers (a loop over them
+            // made the compiler keep them on the stack).
+#define ENVNET_ACCUMULATORS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) \
+                               X(10) X(11) X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19)
+#define ENVNET_DECLARE(i) __m512 acc##i = _mm512_setzero_ps();
+#define ENVNET_ACCUMULATE(i) acc##i = _mm512_fmadd_ps(_mm512_set1_ps(weights[i]), value, acc##i);
+#define ENVNET_STORE(i) _mm512_store_ps(m + ((long)xi * c2 + o0 + i) * lanes, acc##i);
+            ENVNET_ACCUMULATORS(ENVNET_DECLARE)
+            const float *weights = u + o0;
+            for (int c = 0; c < c1; c++, weights += c2) {
                 const __m512 value = _mm512_load_ps(vp + (long)c * lanes);
-                const float *weights = u + (long)c * c2 + o0;
-                for (int i = 0; i < outputBlock; i++) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(weights[i]), value, acc[i]);
+                ENVNET_ACCUMULATORS(ENVNET_ACCUMULATE)
             }
-            for (int i = 0; i < outputBlock; i++) _mm512_store_ps(m + ((long)xi * c2 + o0 + i) * lanes, acc[i]);
+            ENVNET_ACCUMULATORS(ENVNET_STORE)
+#undef ENVNET_STORE
+#undef ENVNET_ACCUMULATE
+#undef ENVNET_DECLARE
+#undef ENVNET_ACCUMULATORS
         }
     }
     // y = A^T m, then the maximum of each tile's 4 outputs (pooling does not care about order).

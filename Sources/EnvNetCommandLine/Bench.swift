@@ -32,12 +32,19 @@ struct Bench: ParsableCommand {
         print(String(format: "training step:  %8.1f samples/s", report.trainingSamplesPerSecond))
         print(String(format: "inference:      %8.1f windows/s", report.inferenceWindowsPerSecond))
         print(String(format: "peak memory:    %8.0f MB", Double(report.peakResidentBytes) / 1e6))
-        print("layer        forward ms  backward ms")
+        print("layer        forward ms  backward ms (training mode)")
         for layer in report.layers {
             print(layer.name.padding(toLength: 12, withPad: " ", startingAt: 0)
                   + String(format: " %10.2f  %11.2f", layer.forwardMilliseconds, layer.backwardMilliseconds))
         }
         let forward = report.layers.reduce(0) { $0 + $1.forwardMilliseconds }, backward = report.layers.reduce(0) { $0 + $1.backwardMilliseconds }
         print("total".padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %10.2f  %11.2f", forward, backward))
+        print("")
+        print("inference stage      ms (evaluation mode)")
+        for stage in report.inferenceStages {
+            print(stage.name.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: " %6.2f", stage.milliseconds))
+        }
+        let inference = report.inferenceStages.reduce(0) { $0 + $1.milliseconds }
+        print("total".padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: " %6.2f", inference))
     }
 }

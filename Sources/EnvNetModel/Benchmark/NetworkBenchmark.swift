@@ -25,6 +25,15 @@ public enum NetworkBenchmark {
         public var kernelFamily: String
         public var workers: Int
         public var layers: [LayerTiming]
+        /// Evaluation-mode time per stage of an inference batch: conv1 … pool2 as one stage when the
+        /// fused front end runs (`fused conv1-pool2`), then each remaining layer.
+        public var inferenceStages: [StageTiming]
+    }
+
+    /// Time spent in one stage of an inference batch.
+    public struct StageTiming: Codable, Sendable {
+        public var name: String
+        public var milliseconds: Double
     }
 
     /// Measures EnvNet with the official sizes: a warm-up step, then the median of `repetitions`.
@@ -79,6 +88,29 @@ public enum NetworkBenchmark {
             inferenceTimes.append(Double(now() - start) / 1e9)
         }
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        // The same inference, stage by stage: what `network(input)` runs, split where it can be.
+        var stageNames: [String] = [], stageTimes: [[Double]] = []
+        for repetition in 0...repetitions {
+            var stage = 0
+            func record(_ name: String, _ start: UInt64) {
+                if repetition == 0 { stageNames.append(name); stageTimes.append([]) } else { stageTimes[stage].append(Double(now() - start) / 1e6) }
+                stage += 1
+            }
+            var value = input
+            var remaining = children[...]
+            let start = now()
+            if FusedFrontEnd.isAvailable, FusedFrontEnd.isEnabled, let frontEnd = FusedFrontEnd(network: network),
+               let pooled = frontEnd.forward(input), let pool2 = children.firstIndex(where: { $0.name == "pool2" }) {
+                value = pooled
+                remaining = children[(pool2 + 1)...]
+                record("fused conv1-pool2", start)
+            }
+            for child in remaining {
+                let start = now()
+                value = child.module.forward(value)
+                record(child.name, start)
+            }
+        }
         let layers = children.indices.map {
             LayerTiming(name: children[$0].name, forwardMilliseconds: median(forwardTimes[$0]), backwardMilliseconds: median(backwardTimes[$0]))
         }
@@ -87,6 +119,7 @@ public enum NetworkBenchmark {
             trainingSamplesPerSecond: Double(batchSize) / median(stepTimes),
             inferenceWindowsPerSecond: Double(batchSize) / median(inferenceTimes),
             peakResidentBytes: Int(envnet_peak_resident_bytes()), kernelFamily: BLASRuntime.kernelFamily,
-            workers: Parallel.workerCount, layers: layers)
+            workers: Parallel.workerCount, layers: layers,
+            inferenceStages: zip(stageNames, stageTimes).map { StageTiming(name: $0, milliseconds: median($1)) })
     }
 }

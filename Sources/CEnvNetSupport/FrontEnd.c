@@ -52,12 +52,11 @@ void envnet_front_end_transform_weights(const float *weights, int outputChannels
 
 static long round_up(long value, long multiple) { return (value + multiple - 1) / multiple * multiple; }
 
-// One Winograd block: 16 tiles (64 conv2 outputs) for every output channel, as each tile's
-// maximum over its 4 outputs. x4[c][phase][u] holds conv2's (padded) input at 4u + phase.
-// [c1][4][xu] -> [c2] x 16 tile maxima
-ENVNET_AVX512 static void winograd_block(const float *x4, long xu, int c1, int c2, long firstTile,
-                                         const float *transformed, float *v, float *m,
-                                         float *tileMax, long tileMaxStride) {
+// The products of one Winograd block: 16 tiles (64 conv2 outputs) for every output channel.
+// x4[c][phase][u] holds the (padded) input at 4u + phase; m[xi][o][16] receives the products.
+// [c1][4][xu] -> [11][c2][16]
+ENVNET_AVX512 static void winograd_products(const float *x4, long xu, int c1, int c2, long firstTile,
+                                            const float *transformed, float *v, float *m) {
     // v[xi][c][16] = B^T d, where d[j] of tile t is x[4 (firstTile + t) + j].
     for (int c = 0; c < c1; c++) {
         const float *channel = x4 + (long)c * 4 * xu + firstTile;
@@ -92,7 +91,14 @@ ENVNET_AVX512 static void winograd_block(const float *x4, long xu, int c1, int c
 #undef ENVNET_ACCUMULATORS
         }
     }
-    // y = A^T m, then the maximum of each tile's 4 outputs (pooling does not care about order).
+}
+
+// One Winograd block as each tile's maximum over its 4 outputs (pooling does not care about order).
+// [c1][4][xu] -> [c2] x 16 tile maxima
+ENVNET_AVX512 static void winograd_block(const float *x4, long xu, int c1, int c2, long firstTile,
+                                         const float *transformed, float *v, float *m,
+                                         float *tileMax, long tileMaxStride) {
+    winograd_products(x4, xu, c1, c2, firstTile, transformed, v, m);
     for (int o = 0; o < c2; o++) {
         __m512 products[points], y[4];
         for (int xi = 0; xi < points; xi++) products[xi] = _mm512_load_ps(m + ((long)xi * c2 + o) * lanes);
@@ -178,7 +184,105 @@ ENVNET_AVX512 static int front_end_forward(const float *audio, long audioLength,
     free(scratch);
     return 0;
 }
+// A 1x8 convolution with unit stride by Winograd F(4, 8), for blocks of 64 output positions of
+// one image. [C][width] -> [O][outputWidth]
+ENVNET_AVX512 static int winograd_convolution(const float *input, long width, int c1, const float *transformed,
+                                              const float *bias, int c2, long padding, long firstBlock,
+                                              long blockCount, float *output, long outputWidth) {
+    // The input of all the blocks in phase layout, x4[c][phase][u] = input[start + 4u + phase].
+    const long xu = round_up(blockCount * lanes + 2, lanes);
+    const size_t floats = (size_t)((long)c1 * 4 * xu + (long)points * c1 * lanes + (long)points * c2 * lanes);
+    float *scratch = aligned_alloc(64, round_up((long)(floats * sizeof(float)), 64));
+    if (scratch == NULL) return -2;
+    float *x4 = scratch;
+    float *v = x4 + (long)c1 * 4 * xu;
+    float *m = v + (long)points * c1 * lanes;
+    const long start = firstBlock * 4 * lanes - padding;
+    // Lane u of phase p is element 4u + p of a0..a3 (64 consecutive inputs).
+    const __m512i phaseIndex[4] = {
+        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_setr_epi32(1, 5, 9, 13, 17, 21, 25, 29, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_setr_epi32(3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0, 0, 0, 0, 0),
+    };
+    for (int c = 0; c < c1; c++) {
+        const float *row = input + (long)c * width;
+        float *destination = x4 + (long)c * 4 * xu;
+        for (long u0 = 0; u0 < xu; u0 += lanes) {
+            const long first = start + 4 * u0;
+            if (first >= 0 && first + 4 * lanes <= width) {
+                const __m512 a0 = _mm512_loadu_ps(row + first), a1 = _mm512_loadu_ps(row + first + 16);
+                const __m512 a2 = _mm512_loadu_ps(row + first + 32), a3 = _mm512_loadu_ps(row + first + 48);
+                for (int phase = 0; phase < 4; phase++) {
+                    const __m512 low = _mm512_permutex2var_ps(a0, phaseIndex[phase], a1);
+                    const __m512 high = _mm512_permutex2var_ps(a2, phaseIndex[phase], a3);
+                    _mm512_store_ps(destination + phase * xu + u0, _mm512_shuffle_f32x4(low, high, _MM_SHUFFLE(1, 0, 1, 0)));
+                }
+            } else {
+                // Near the image's edges: the padding's zeros.
+                for (int phase = 0; phase < 4; phase++)
+                    for (long u = u0; u < u0 + lanes; u++) {
+                        const long index = start + 4 * u + phase;
+                        destination[phase * xu + u] = index >= 0 && index < width ? row[index] : 0;
+                    }
+            }
+        }
+    }
+    // Tile t's output i is position 4t + i: two rounds of two-source permutes interleave them.
+    const __m512i pairLow = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i pairHigh = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i quadLow = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i quadHigh = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    for (long block = 0; block < blockCount; block++) {
+        winograd_products(x4, xu, c1, c2, block * lanes, transformed, v, m);
+        const long first = (firstBlock + block) * 4 * lanes;  // the block's first output position
+        const long valid = outputWidth - first < 4 * lanes ? outputWidth - first : 4 * lanes;
+        for (int o = 0; o < c2; o++) {
+            __m512 products[points], y[4];
+            for (int xi = 0; xi < points; xi++) products[xi] = _mm512_load_ps(m + ((long)xi * c2 + o) * lanes);
+            envnet_winograd_output_transform(products, y);
+            const __m512 shift = _mm512_set1_ps(bias != NULL ? bias[o] : 0);
+            const __m512 y01Low = _mm512_permutex2var_ps(y[0], pairLow, y[1]), y01High = _mm512_permutex2var_ps(y[0], pairHigh, y[1]);
+            const __m512 y23Low = _mm512_permutex2var_ps(y[2], pairLow, y[3]), y23High = _mm512_permutex2var_ps(y[2], pairHigh, y[3]);
+            const __m512 out[4] = {
+                _mm512_add_ps(_mm512_permutex2var_ps(y01Low, quadLow, y23Low), shift),
+                _mm512_add_ps(_mm512_permutex2var_ps(y01Low, quadHigh, y23Low), shift),
+                _mm512_add_ps(_mm512_permutex2var_ps(y01High, quadLow, y23High), shift),
+                _mm512_add_ps(_mm512_permutex2var_ps(y01High, quadHigh, y23High), shift),
+            };
+            float *destination = output + (long)o * outputWidth + first;
+            for (int k = 0; k < 4; k++) {
+                const long count = valid - 16 * k;
+                if (count >= 16) _mm512_storeu_ps(destination + 16 * k, out[k]);
+                else if (count > 0) _mm512_mask_storeu_ps(destination + 16 * k, (__mmask16)((1u << count) - 1), out[k]);
+            }
+        }
+    }
+    free(scratch);
+    return 0;
+}
 #endif
+
+int envnet_winograd_convolution_available(void) { return envnet_front_end_available(); }
+
+int envnet_winograd_convolution(const float *input, long width, int inputChannels, const float *transformed,
+                                const float *bias, int outputChannels, long padding, long firstBlock, long blockCount,
+                                float *output, long outputWidth) {
+#if ENVNET_HAS_AVX512_PATH
+    if (!envnet_front_end_available()) return -1;
+    if (inputChannels < 1 || outputChannels < outputBlock || outputChannels % outputBlock != 0 || padding < 0 ||
+        outputWidth != width + 2 * padding - taps + 1 || outputWidth < 1 || firstBlock < 0 || blockCount < 0 ||
+        (firstBlock + blockCount - 1) * 4 * lanes >= outputWidth)
+        return -1;
+    return winograd_convolution(input, width, inputChannels, transformed, bias, outputChannels, padding, firstBlock,
+                                blockCount, output, outputWidth);
+#else
+    (void)input; (void)width; (void)inputChannels; (void)transformed; (void)bias; (void)outputChannels; (void)padding;
+    (void)firstBlock; (void)blockCount; (void)output; (void)outputWidth;
+    return -1;
+#endif
+}
+
 
 int envnet_front_end_forward(const float *audio, long audioLength, const float *conv1Weights, const float *conv1Shift,
                              int c1, const float *conv2Transformed, const float *conv2Shift, int c2, long padding,

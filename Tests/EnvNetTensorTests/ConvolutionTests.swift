@@ -102,6 +102,32 @@ struct ConvolutionTests {
                               expected.weight, relative: 1e-3, absolute: 1e-3)
     }
 
+    @Test("1x8 convolutions with 20 or 40 output channels (Winograd F(4, 8) on AVX-512) agree with the direct convolution",
+          arguments: [(8, 20, 0, 1), (40, 40, 0, 2007), (40, 40, 7, 130), (12, 20, 4, 64), (40, 20, 0, 71), (40, 40, 3, 300)])
+    func winogradShapesAgreeWithTheDirectConvolution(channels: Int, outputChannels: Int, padding: Int, outputWidth: Int) {
+        var generator = SeededGenerator(seed: UInt64(channels * 1000 + outputWidth))
+        let g = ConvolutionGeometry(kernel: (1, 8), padding: (0, padding))
+        let width = outputWidth + 7 - 2 * padding
+        // ReLU-like inputs and He-scaled weights, as in EnvNet's conv2.
+        let input = Tensor.uniform([3, channels, 1, width], in: 0..<2, generator: &generator)
+        let weight = Tensor.normal([outputChannels, channels, 1, 8], standardDeviation: (2 / Float(channels * 8)).squareRoot(), generator: &generator)
+        let bias = Tensor.uniform([outputChannels], in: -1..<1, generator: &generator)
+        let output = Convolution.forward(input: input, weight: weight, bias: bias, geometry: g)
+        #expect(output.shape == [3, outputChannels, 1, outputWidth])
+        let expected = NaiveConvolution.forward(input: input, weight: weight, bias: bias, g)
+        // Winograd's transforms round differently from a direct sum: a few 1e-6 of the outputs' scale.
+        let scale = expected.scalars.map(abs).max() ?? 1
+        let difference = zip(output.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
+        #expect(difference <= 2e-5 * scale, "largest difference \(difference) at scale \(scale)")
+        // The input gradient is the same kind of convolution (padding 7 - padding, channels exchanged).
+        let gradient = Tensor.uniform(output.shape, in: -1..<1, generator: &generator)
+        let reference = NaiveConvolution.backward(input: input, weight: weight, gradient: gradient, g).input
+        let gradientInput = Convolution.backwardInput(gradientOutput: gradient, weight: weight, inputShape: input.shape, geometry: g)
+        let gradientScale = reference.scalars.map(abs).max() ?? 1
+        let gradientDifference = zip(gradientInput.scalars, reference.scalars).map { abs($0 - $1) }.max() ?? 0
+        #expect(gradientDifference <= 2e-5 * gradientScale, "input gradient: \(gradientDifference) at scale \(gradientScale)")
+    }
+
     @Test func im2colMatchesItsDefinitionAndCol2imIsItsAdjoint() {
         var generator = SeededGenerator(seed: 43)
         for _ in 0..<20 {

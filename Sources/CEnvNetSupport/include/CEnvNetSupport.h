@@ -30,6 +30,20 @@ int envnet_front_end_available(void);
 /// transformed: [11][inputChannels][outputChannels].
 void envnet_front_end_transform_weights(const float *weights, int outputChannels, int inputChannels, float *transformed);
 
+/// 1 when envnet_winograd_convolution runs on this machine (x86-64 with AVX-512), 0 otherwise.
+int envnet_winograd_convolution_available(void);
+
+/// A 1x8 convolution with unit stride of one image of height 1 by Winograd F(4, 8): output
+/// positions [64 firstBlock, 64 (firstBlock + blockCount)) (clipped to outputWidth) of
+/// output [outputChannels][outputWidth] from input [inputChannels][width], zero-padded by `padding`
+/// on both sides; outputWidth = width + 2 padding - 7. `transformed` comes from
+/// envnet_front_end_transform_weights; `bias` may be NULL. outputChannels must be a multiple of 20.
+/// Returns 0 when done, -1 for sizes it does not handle or a CPU without AVX-512 (nothing
+/// written), -2 when out of memory.
+int envnet_winograd_convolution(const float *input, long width, int inputChannels, const float *transformed,
+                                const float *bias, int outputChannels, long padding, long firstBlock, long blockCount,
+                                float *output, long outputWidth);
+
 /// EnvNet's front end in evaluation mode, for pooling cells [firstCell, firstCell + cellCount) of
 /// one window: conv1 (1 -> c1, 1x8, BatchNorm folded into conv1Weights [c1][8] and conv1Shift)
 /// and ReLU; conv2 (c1 -> c2, 1x8, weights from envnet_front_end_transform_weights, BatchNorm

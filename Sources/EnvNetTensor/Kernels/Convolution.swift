@@ -252,6 +252,10 @@ public enum Convolution {
     /// The forward pass into `p.batch · p.outputChannels · p.outputPlane` contiguous values at `outputBase`.
     static func forwardCore(input: Tensor, weight: Tensor, bias: Tensor?, problem p: Problem, output outputBase: Address) {
         if p.batch == 0 || p.outputPlane == 0 { return }
+        if WinogradConvolution.applies(to: p),
+           WinogradConvolution.forward(input: input, weight: weight, bias: bias, problem: p, output: outputBase) {
+            return
+        }
         let input = input.contiguous(), weight = weight.contiguous(), bias = bias?.contiguous()
         let inputBase = Address(input), weightBase = Address(weight)
         let biasBase = bias.map { Address($0) }

@@ -15,12 +15,18 @@ public func timeScaled(_ samples: [Float], by scale: Double) -> [Float] {
     guard !samples.isEmpty else { return [] }
     let outputCount = Int(Double(samples.count) * scale)
     let last = samples.count - 1
-    return (0..<outputCount).map { index in
-        let position = Double(index) / scale
-        let lower = min(Int(position), last)
-        let upper = min(lower + 1, last)
-        let fraction = Float(position - Double(lower))
-        return samples[lower] * (1 - fraction) + samples[upper] * fraction
+    // One pass over raw buffers: this runs twice per training example with BC learning.
+    return [Float](unsafeUninitializedCapacity: outputCount) { output, initialized in
+        samples.withUnsafeBufferPointer { source in
+            for index in 0..<outputCount {
+                let position = Double(index) / scale
+                let lower = min(Int(position), last)
+                let upper = min(lower + 1, last)
+                let fraction = Float(position - Double(lower))
+                output[index] = source[lower] * (1 - fraction) + source[upper] * fraction
+            }
+        }
+        initialized = outputCount
     }
 }
 

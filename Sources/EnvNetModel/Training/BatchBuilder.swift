@@ -82,7 +82,10 @@ struct BatchBuilder: Sendable {
 
     /// Fills `input` `[B, 1, 1, L]` and `targets` `[B, classes]` for the clips `indices`, in parallel.
     /// - Returns: the dominant label of every example.
-    func fill(input: inout Tensor, targets: inout Tensor, indices: ArraySlice<Int>, epoch: Int, firstPosition: Int) -> [Int] {
+    /// - Parameter concurrently: spread the examples over the cores (false: build them one by one
+    ///   on the calling thread, as the background prefetcher does while the network has the cores).
+    func fill(input: inout Tensor, targets: inout Tensor, indices: ArraySlice<Int>, epoch: Int, firstPosition: Int,
+              concurrently: Bool = true) -> [Int] {
         let count = indices.count
         if input.shape != [count, 1, 1, windowLength] { input = Tensor.zeros([count, 1, 1, windowLength]) }
         if targets.shape != [count, classCount] { targets = Tensor.zeros([count, classCount]) }
@@ -93,11 +96,16 @@ struct BatchBuilder: Sendable {
         let labels = LabelSlots(count: count)
         defer { labels.release() }
         let indexList = Array(indices)
-        Parallel.forEach(count: count) { row in
+        let build = { (row: Int) in
             let made = example(clipIndex: indexList[row], epoch: epoch, position: firstPosition + row)
             made.window.withUnsafeBufferPointer { (inputAddress.pointer + row * windowLength).update(from: $0.baseAddress!, count: windowLength) }
             made.target.withUnsafeBufferPointer { (targetAddress.pointer + row * classCount).update(from: $0.baseAddress!, count: classCount) }
             labels.pointer[row] = made.label
+        }
+        if concurrently {
+            Parallel.forEach(count: count, build)
+        } else {
+            for row in 0..<count { build(row) }
         }
         return Array(UnsafeBufferPointer(start: labels.pointer, count: count))
     }

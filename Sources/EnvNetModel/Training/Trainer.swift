@@ -37,8 +37,7 @@ public final class Trainer {
     public private(set) var history: [EpochRecord] = []
 
     private let builder: BatchBuilder
-    private var input = Tensor.zeros([0])
-    private var targets = Tensor.zeros([0])
+    private let prefetcher: BatchPrefetcher
     private var gradient = Tensor.zeros([0])
 
     /// The checkpoint file inside the run folder.
@@ -82,6 +81,7 @@ public final class Trainer {
                         weightDecay: configuration.weightDecay, nesterov: configuration.nesterov, schedule: configuration.schedule)
         builder = try BatchBuilder(clips: training, classCount: classCount, windowLength: network.configuration.inputLength,
                                    configuration: configuration)
+        prefetcher = BatchPrefetcher(builder: builder)
     }
 
     // MARK: - Checkpoints
@@ -174,14 +174,22 @@ public final class Trainer {
             reseedDropout(epoch: epoch)
             let order = builder.order(epoch: epoch)
             var lossTotal: Double = 0, correct = 0
-            var preparationNanoseconds: UInt64 = 0
+            var buildSeconds: Double = 0, waitSeconds: Double = 0
+            func clipIndices(ofStep step: Int) -> ArraySlice<Int> { order[step * batch..<Swift.min(clipCount, (step + 1) * batch)] }
+            prefetcher.request(indices: clipIndices(ofStep: 0), epoch: epoch, firstPosition: 0)
+            defer { prefetcher.finish() }
+            var previous: BatchPrefetcher.Batch?
             for step in 0..<steps {
-                let start = step * batch
-                let indices = order[start..<Swift.min(clipCount, start + batch)]
+                let indices = clipIndices(ofStep: step)
                 optimizer.epoch = Double(epoch) + Double(step) / Double(steps)
-                let preparationStarted = DispatchTime.now().uptimeNanoseconds
-                let labels = builder.fill(input: &input, targets: &targets, indices: indices, epoch: epoch, firstPosition: start)
-                preparationNanoseconds += DispatchTime.now().uptimeNanoseconds - preparationStarted
+                let (current, waited) = prefetcher.take()
+                waitSeconds += waited
+                buildSeconds += current.buildSeconds
+                // The batch before this one is no longer read: its buffers take the next batch.
+                if let previous { prefetcher.recycle(previous) }
+                previous = current
+                if step + 1 < steps { prefetcher.request(indices: clipIndices(ofStep: step + 1), epoch: epoch, firstPosition: (step + 1) * batch) }
+                let input = current.input, targets = current.targets, labels = current.labels
                 network.zeroGradients()
                 let logits = network(input)
                 let loss = configuration.betweenClassLearning
@@ -211,7 +219,7 @@ public final class Trainer {
                 loss: lossTotal / Double(clipCount), trainAccuracy: Double(correct) / Double(clipCount),
                 validationAccuracy: validationAccuracy,
                 seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
-                preparationSeconds: Double(preparationNanoseconds) / 1e9)
+                preparationSeconds: buildSeconds, batchWaitSeconds: waitSeconds)
             history.append(record)
             try saveCheckpoint()
             try writeLog()

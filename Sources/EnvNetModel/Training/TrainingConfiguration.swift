@@ -120,12 +120,16 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var validationAccuracy: Double?
     /// Wall-clock seconds of the epoch (training and validation).
     public var seconds: Double
-    /// Of the training steps' time, the seconds spent preparing batches (cropping, silence
-    /// rejection, mixing, augmentation) rather than in the network; nil in logs of older versions.
+    /// Seconds spent building batches (cropping, silence rejection, mixing, augmentation). Batches
+    /// are built on a background thread while the network trains on the previous one, so this
+    /// time overlaps with the network's; nil in logs of older versions.
     public var preparationSeconds: Double?
+    /// Seconds the training loop waited for a batch that was not ready: the part of
+    /// ``preparationSeconds`` that did not overlap with the network. nil in logs of older versions.
+    public var batchWaitSeconds: Double?
 
     public init(epoch: Int, learningRate: Double, loss: Double, trainAccuracy: Double, validationAccuracy: Double?, seconds: Double,
-                preparationSeconds: Double? = nil) {
+                preparationSeconds: Double? = nil, batchWaitSeconds: Double? = nil) {
         self.epoch = epoch
         self.learningRate = learningRate
         self.loss = loss
@@ -133,6 +137,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
         self.validationAccuracy = validationAccuracy
         self.seconds = seconds
         self.preparationSeconds = preparationSeconds
+        self.batchWaitSeconds = batchWaitSeconds
     }
 
     /// The line printed for the epoch.

@@ -82,9 +82,14 @@ def main():
         print(f"{'measurement':38} {'EnvNet':>10} {'PyTorch':>10} {'ratio':>7}  target")
         for name, x, y, ratio, target in rows:
             print(f"{name:38} {x:>10} {y:>10} {ratio:7.2f}  {target}")
-    print("\nper-layer times of envnet bench (ms, last round):")
+    print("\nper-layer times of envnet bench (ms, last round, training mode):")
     for layer in ours[-1]["layers"]:
         print(f"  {layer['name']:10} forward {layer['forwardMilliseconds']:8.2f}  backward {layer['backwardMilliseconds']:8.2f}")
+    stages = ours[-1].get("inferenceStages", [])
+    if stages:
+        print("\ninference stages of envnet bench (ms, last round, evaluation mode):")
+        for stage in stages:
+            print(f"  {stage['name']:18} {stage['milliseconds']:8.2f}")
 
 
 if __name__ == "__main__":

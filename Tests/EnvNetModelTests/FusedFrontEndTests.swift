@@ -49,9 +49,9 @@ struct FusedFrontEndTests {
         #expect(FusedFrontEnd.isAvailable == (envnet_cpu_has_avx512() != 0))
     }
 
-    @Test("pool2's output equals the layers' to float rounding", arguments: [EnvNetConfiguration.Variant.official, .seed], [1, 3])
+    @Test("pool2's output equals the layers' to float rounding", .enabled(if: FusedFrontEnd.isAvailable, "needs AVX-512"),
+          arguments: [EnvNetConfiguration.Variant.official, .seed], [1, 3])
     func equalsTheLayers(variant: EnvNetConfiguration.Variant, batch: Int) throws {
-        guard FusedFrontEnd.isAvailable else { return }  // the layers are the only path there
         let net = Self.network(variant, seed: 11)
         var generator = SeededGenerator(seed: 12)
         let input = Tensor.normal([batch, 1, 1, net.configuration.inputLength], standardDeviation: 0.3, generator: &generator)
@@ -68,9 +68,8 @@ struct FusedFrontEndTests {
         #expect(layered.scalars.contains(0) && layered.scalars.contains { $0 > 0 })
     }
 
-    @Test("The network's logits and features take the fused path and equal the layers'")
+    @Test("The network's logits and features take the fused path and equal the layers'", .enabled(if: FusedFrontEnd.isAvailable, "needs AVX-512"))
     func logitsAndFeaturesEqualTheLayers() throws {
-        guard FusedFrontEnd.isAvailable else { return }
         let net = Self.network(.official, seed: 21)
         var generator = SeededGenerator(seed: 22)
         let input = Tensor.normal([2, 1, 1, 24014], standardDeviation: 0.3, generator: &generator)
@@ -84,6 +83,20 @@ struct FusedFrontEndTests {
         #expect(embedding.shape == [2, 16])
         // Layers before pool2 still come from the layers themselves.
         #expect(net.features(input, upTo: "bn1").shape == [2, 40, 1, 24007])
+    }
+
+    @Test("Inputs other than [N, 1, 1, L] are left to the layers", .enabled(if: FusedFrontEnd.isAvailable, "needs AVX-512"))
+    func otherShapesGoToTheLayers() throws {
+        let net = Self.network(.official, seed: 41)
+        let frontEnd = try #require(FusedFrontEnd(network: net))
+        var generator = SeededGenerator(seed: 42)
+        // Two rows per item: the layers treat them as height 2; the fused kernel must not run.
+        let tall = Tensor.normal([2, 1, 2, 24014], standardDeviation: 0.3, generator: &generator)
+        #expect(frontEnd.forward(tall) == nil)
+        #expect(frontEnd.forward(Tensor.zeros([24014])) == nil)
+        let features = net.features(tall, upTo: "pool2")
+        #expect(features.shape == [2, 40, 2, 150])
+        #expect(features.scalars == Self.layeredPool2(net, tall).scalars)
     }
 
     @Test("Training mode never takes the fused path")

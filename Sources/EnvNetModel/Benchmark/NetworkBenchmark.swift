@@ -89,18 +89,19 @@ public enum NetworkBenchmark {
         }
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         // The same inference, stage by stage: what `network(input)` runs, split where it can be.
-        var stageNames: [String] = [], stageTimes: [[Double]] = []
+        // Timings are keyed by stage name (the first repetition is a warm-up).
+        var stageNames: [String] = [], stageTimes: [String: [Double]] = [:]
+        let frontEnd = FusedFrontEnd.isAvailable && FusedFrontEnd.isEnabled ? FusedFrontEnd(network: network) : nil
+        let pool2 = children.firstIndex(where: { $0.name == "pool2" })
         for repetition in 0...repetitions {
-            var stage = 0
             func record(_ name: String, _ start: UInt64) {
-                if repetition == 0 { stageNames.append(name); stageTimes.append([]) } else { stageTimes[stage].append(Double(now() - start) / 1e6) }
-                stage += 1
+                if !stageNames.contains(name) { stageNames.append(name) }
+                if repetition > 0 { stageTimes[name, default: []].append(Double(now() - start) / 1e6) }
             }
             var value = input
             var remaining = children[...]
             let start = now()
-            if FusedFrontEnd.isAvailable, FusedFrontEnd.isEnabled, let frontEnd = FusedFrontEnd(network: network),
-               let pooled = frontEnd.forward(input), let pool2 = children.firstIndex(where: { $0.name == "pool2" }) {
+            if let frontEnd, let pool2, let pooled = frontEnd.forward(input) {
                 value = pooled
                 remaining = children[(pool2 + 1)...]
                 record("fused conv1-pool2", start)
@@ -120,6 +121,6 @@ public enum NetworkBenchmark {
             inferenceWindowsPerSecond: Double(batchSize) / median(inferenceTimes),
             peakResidentBytes: Int(envnet_peak_resident_bytes()), kernelFamily: BLASRuntime.kernelFamily,
             workers: Parallel.workerCount, layers: layers,
-            inferenceStages: zip(stageNames, stageTimes).map { StageTiming(name: $0, milliseconds: median($1)) })
+            inferenceStages: stageNames.compactMap { name in stageTimes[name].map { StageTiming(name: name, milliseconds: median($0)) } })
     }
 }

@@ -94,14 +94,19 @@ struct FusedFrontEnd {
     /// pool2's output for a batch of windows, or nil when the kernel declines the sizes.
     /// `[N, 1, 1, L] -> [N, C2, 1, cells]`
     func forward(_ input: Tensor) -> Tensor? {
+        // Anything but [N, 1, 1, L] goes to the layers, which check it and say what is wrong.
+        guard input.rank == 4, input.shape[1] == 1, input.shape[2] == 1 else { return nil }
         let batch = input.shape[0], length = input.shape[3]
         let conv2Length = length + 4 * padding - 14
         let cells = conv2Length / poolSize
         guard cells >= 1 else { return nil }
         var output = Tensor.zeros([batch, outputChannels, 1, cells])
         // Enough pieces of work to keep every core busy even for one window, each of whole
-        // groups of cells so no group is computed twice.
-        let cellsPerPiece = 10
+        // groups of cells (the fewest cells whose positions fill 16-tile blocks, as the kernel
+        // groups them) so no group is computed twice.
+        let tilesPerCell = poolSize / 4
+        let cellsPerGroup = (1...16).first { $0 * tilesPerCell % 16 == 0 } ?? 16
+        let cellsPerPiece = cellsPerGroup * max(1, 10 / cellsPerGroup)
         let piecesPerWindow = (cells + cellsPerPiece - 1) / cellsPerPiece
         let outputChannels = outputChannels, inputChannels = inputChannels, padding = padding, poolSize = poolSize
         var failed = false

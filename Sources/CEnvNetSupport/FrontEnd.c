@@ -8,11 +8,10 @@
 // multiply-adds in its channel GEMMs), and each group of pooling cells goes from audio to pooled
 // values through buffers of a few tens of KB. The kernels use AVX-512 and are compiled for it
 // function by function, so the package needs no compiler flags; callers check
-// envnet_front_end_available() and use the layer-by-layer path elsewhere.
+// envnet_winograd_available() and use the layer-by-layer path elsewhere.
 #include "CEnvNetSupport.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define ENVNET_HAS_AVX512_PATH 1
@@ -25,12 +24,19 @@
 
 enum { lanes = 16, points = 11, taps = 8, outputBlock = 20 };
 
-int envnet_front_end_available(void) {
+int envnet_winograd_available(void) {
 #if ENVNET_HAS_AVX512_PATH
     return envnet_cpu_has_avx512();
 #else
     return 0;
 #endif
+}
+
+long envnet_front_end_cells_per_group(long poolSize) {
+    const long tilesPerCell = poolSize / 4;
+    long cells = 1;
+    while (tilesPerCell > 0 && (cells * tilesPerCell) % lanes != 0) cells++;
+    return cells;
 }
 
 void envnet_front_end_transform_weights(const float *weights, int outputChannels, int inputChannels, float *transformed) {
@@ -51,6 +57,45 @@ void envnet_front_end_transform_weights(const float *weights, int outputChannels
 #if ENVNET_HAS_AVX512_PATH
 
 static long round_up(long value, long multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+// A row in 4 phases: destination[phase * stride + u] = row[start + 4u + phase] for u < count
+// (a multiple of 16), zero outside [0, width). Inside the row, 64 inputs at a time are split by
+// two-source permutes: lane u of phase p is element 4u + p of a0..a3.
+ENVNET_AVX512 static void split_phases(const float *row, long width, long start, long count, float *destination,
+                                       long stride) {
+    const __m512i phaseIndex[4] = {
+        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_setr_epi32(1, 5, 9, 13, 17, 21, 25, 29, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 0, 0, 0, 0, 0, 0, 0, 0),
+        _mm512_setr_epi32(3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0, 0, 0, 0, 0),
+    };
+    for (long u0 = 0; u0 < count; u0 += lanes) {
+        const long first = start + 4 * u0;
+        if (first >= 0 && first + 4 * lanes <= width) {
+            const __m512 a0 = _mm512_loadu_ps(row + first), a1 = _mm512_loadu_ps(row + first + 16);
+            const __m512 a2 = _mm512_loadu_ps(row + first + 32), a3 = _mm512_loadu_ps(row + first + 48);
+            for (int phase = 0; phase < 4; phase++) {
+                const __m512 low = _mm512_permutex2var_ps(a0, phaseIndex[phase], a1);
+                const __m512 high = _mm512_permutex2var_ps(a2, phaseIndex[phase], a3);
+                _mm512_storeu_ps(destination + phase * stride + u0, _mm512_shuffle_f32x4(low, high, _MM_SHUFFLE(1, 0, 1, 0)));
+            }
+        } else {
+            // Near the row's ends: the padding's zeros.
+            for (int phase = 0; phase < 4; phase++)
+                for (long u = u0; u < u0 + lanes; u++) {
+                    const long index = start + 4 * u + phase;
+                    destination[phase * stride + u] = index >= 0 && index < width ? row[index] : 0;
+                }
+        }
+    }
+}
+
+// The 4 outputs of output channel o for the 16 tiles of a block: y = A^T m.
+ENVNET_AVX512 static void tile_outputs(const float *m, int c2, int o, __m512 y[4]) {
+    __m512 products[points];
+    for (int xi = 0; xi < points; xi++) products[xi] = _mm512_load_ps(m + ((long)xi * c2 + o) * lanes);
+    envnet_winograd_output_transform(products, y);
+}
 
 // The products of one Winograd block: 16 tiles (64 conv2 outputs) for every output channel.
 // x4[c][phase][u] holds the (padded) input at 4u + phase; m[xi][o][16] receives the products.
@@ -100,9 +145,8 @@ ENVNET_AVX512 static void winograd_block(const float *x4, long xu, int c1, int c
                                          float *tileMax, long tileMaxStride) {
     winograd_products(x4, xu, c1, c2, firstTile, transformed, v, m);
     for (int o = 0; o < c2; o++) {
-        __m512 products[points], y[4];
-        for (int xi = 0; xi < points; xi++) products[xi] = _mm512_load_ps(m + ((long)xi * c2 + o) * lanes);
-        envnet_winograd_output_transform(products, y);
+        __m512 y[4];
+        tile_outputs(m, c2, o, y);
         const __m512 maximum = _mm512_max_ps(_mm512_max_ps(y[0], y[1]), _mm512_max_ps(y[2], y[3]));
         _mm512_storeu_ps(tileMax + (long)o * tileMaxStride + firstTile, maximum);
     }
@@ -112,10 +156,8 @@ ENVNET_AVX512 static int front_end_forward(const float *audio, long audioLength,
                                            const float *conv1Shift, int c1, const float *conv2Transformed,
                                            const float *conv2Shift, int c2, long padding, long poolSize,
                                            long firstCell, long cellCount, float *output, long outputChannelStride) {
-    // Cells per group: the fewest whose positions fill whole 16-tile blocks.
     const long tilesPerCell = poolSize / 4;
-    long cellsPerGroup = 1;
-    while ((cellsPerGroup * tilesPerCell) % lanes != 0) cellsPerGroup++;
+    const long cellsPerGroup = envnet_front_end_cells_per_group(poolSize);
     const long tiles = cellsPerGroup * tilesPerCell;
     const long xu = round_up(tiles + 2, lanes);          // conv2 input entries per phase
     const long audioPerPhase = xu + lanes;               // + the taps' reach past the last vector
@@ -135,11 +177,7 @@ ENVNET_AVX512 static int front_end_forward(const float *audio, long audioLength,
         // conv2 input index j (in its padded coordinates) of the group's first position.
         const long base = group * poolSize;
         // Audio in 4 phases: a4[r][w] = audio[base - 2 padding + 4w + r], zero outside the clip.
-        for (int r = 0; r < 4; r++)
-            for (long w = 0; w < audioPerPhase; w++) {
-                const long index = base - 2 * padding + 4 * w + r;
-                a4[r * audioPerPhase + w] = (index >= 0 && index < audioLength) ? audio[index] : 0;
-            }
+        split_phases(audio, audioLength, base - 2 * padding, audioPerPhase, a4, audioPerPhase);
         // conv1 + BatchNorm + ReLU into x4[c][phase][u] = x[base + 4u + phase].
         const int touchesEdge = base < padding || base + 4 * xu > padding + conv1Length;
         for (int c = 0; c < c1; c++) {
@@ -184,6 +222,7 @@ ENVNET_AVX512 static int front_end_forward(const float *audio, long audioLength,
     free(scratch);
     return 0;
 }
+
 // A 1x8 convolution with unit stride by Winograd F(4, 8), for blocks of 64 output positions of
 // one image. [C][width] -> [O][outputWidth]
 ENVNET_AVX512 static int winograd_convolution(const float *input, long width, int c1, const float *transformed,
@@ -198,36 +237,7 @@ ENVNET_AVX512 static int winograd_convolution(const float *input, long width, in
     float *v = x4 + (long)c1 * 4 * xu;
     float *m = v + (long)points * c1 * lanes;
     const long start = firstBlock * 4 * lanes - padding;
-    // Lane u of phase p is element 4u + p of a0..a3 (64 consecutive inputs).
-    const __m512i phaseIndex[4] = {
-        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0),
-        _mm512_setr_epi32(1, 5, 9, 13, 17, 21, 25, 29, 0, 0, 0, 0, 0, 0, 0, 0),
-        _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 0, 0, 0, 0, 0, 0, 0, 0),
-        _mm512_setr_epi32(3, 7, 11, 15, 19, 23, 27, 31, 0, 0, 0, 0, 0, 0, 0, 0),
-    };
-    for (int c = 0; c < c1; c++) {
-        const float *row = input + (long)c * width;
-        float *destination = x4 + (long)c * 4 * xu;
-        for (long u0 = 0; u0 < xu; u0 += lanes) {
-            const long first = start + 4 * u0;
-            if (first >= 0 && first + 4 * lanes <= width) {
-                const __m512 a0 = _mm512_loadu_ps(row + first), a1 = _mm512_loadu_ps(row + first + 16);
-                const __m512 a2 = _mm512_loadu_ps(row + first + 32), a3 = _mm512_loadu_ps(row + first + 48);
-                for (int phase = 0; phase < 4; phase++) {
-                    const __m512 low = _mm512_permutex2var_ps(a0, phaseIndex[phase], a1);
-                    const __m512 high = _mm512_permutex2var_ps(a2, phaseIndex[phase], a3);
-                    _mm512_store_ps(destination + phase * xu + u0, _mm512_shuffle_f32x4(low, high, _MM_SHUFFLE(1, 0, 1, 0)));
-                }
-            } else {
-                // Near the image's edges: the padding's zeros.
-                for (int phase = 0; phase < 4; phase++)
-                    for (long u = u0; u < u0 + lanes; u++) {
-                        const long index = start + 4 * u + phase;
-                        destination[phase * xu + u] = index >= 0 && index < width ? row[index] : 0;
-                    }
-            }
-        }
-    }
+    for (int c = 0; c < c1; c++) split_phases(input + (long)c * width, width, start, xu, x4 + (long)c * 4 * xu, xu);
     // Tile t's output i is position 4t + i: two rounds of two-source permutes interleave them.
     const __m512i pairLow = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i pairHigh = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -238,9 +248,8 @@ ENVNET_AVX512 static int winograd_convolution(const float *input, long width, in
         const long first = (firstBlock + block) * 4 * lanes;  // the block's first output position
         const long valid = outputWidth - first < 4 * lanes ? outputWidth - first : 4 * lanes;
         for (int o = 0; o < c2; o++) {
-            __m512 products[points], y[4];
-            for (int xi = 0; xi < points; xi++) products[xi] = _mm512_load_ps(m + ((long)xi * c2 + o) * lanes);
-            envnet_winograd_output_transform(products, y);
+            __m512 y[4];
+            tile_outputs(m, c2, o, y);
             const __m512 shift = _mm512_set1_ps(bias != NULL ? bias[o] : 0);
             const __m512 y01Low = _mm512_permutex2var_ps(y[0], pairLow, y[1]), y01High = _mm512_permutex2var_ps(y[0], pairHigh, y[1]);
             const __m512 y23Low = _mm512_permutex2var_ps(y[2], pairLow, y[3]), y23High = _mm512_permutex2var_ps(y[2], pairHigh, y[3]);
@@ -263,13 +272,11 @@ ENVNET_AVX512 static int winograd_convolution(const float *input, long width, in
 }
 #endif
 
-int envnet_winograd_convolution_available(void) { return envnet_front_end_available(); }
-
 int envnet_winograd_convolution(const float *input, long width, int inputChannels, const float *transformed,
                                 const float *bias, int outputChannels, long padding, long firstBlock, long blockCount,
                                 float *output, long outputWidth) {
 #if ENVNET_HAS_AVX512_PATH
-    if (!envnet_front_end_available()) return -1;
+    if (!envnet_winograd_available()) return -1;
     if (inputChannels < 1 || outputChannels < outputBlock || outputChannels % outputBlock != 0 || padding < 0 ||
         outputWidth != width + 2 * padding - taps + 1 || outputWidth < 1 || firstBlock < 0 || blockCount < 0 ||
         (firstBlock + blockCount - 1) * 4 * lanes >= outputWidth)
@@ -283,12 +290,11 @@ int envnet_winograd_convolution(const float *input, long width, int inputChannel
 #endif
 }
 
-
 int envnet_front_end_forward(const float *audio, long audioLength, const float *conv1Weights, const float *conv1Shift,
                              int c1, const float *conv2Transformed, const float *conv2Shift, int c2, long padding,
                              long poolSize, long firstCell, long cellCount, float *output, long outputChannelStride) {
 #if ENVNET_HAS_AVX512_PATH
-    if (!envnet_front_end_available()) return -1;
+    if (!envnet_winograd_available()) return -1;
     if (c1 < 1 || c2 < outputBlock || c2 % outputBlock != 0 || poolSize < 4 || poolSize % 4 != 0 || padding < 0)
         return -1;
     const long conv2Length = audioLength + 4 * padding - 2 * (taps - 1);

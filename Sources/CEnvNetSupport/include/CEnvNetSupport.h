@@ -22,16 +22,19 @@ long long envnet_peak_resident_bytes(void);
 /// Makes standard output line-buffered, so lines reach a log file or pipe as they are printed.
 void envnet_line_buffer_standard_output(void);
 
-/// 1 when envnet_front_end_forward runs on this machine (x86-64 with AVX-512), 0 otherwise.
-int envnet_front_end_available(void);
+/// 1 when the Winograd kernels (envnet_front_end_forward, envnet_winograd_convolution) run on
+/// this machine (x86-64 with AVX-512), 0 otherwise.
+int envnet_winograd_available(void);
+
+/// How many pooling cells of `poolSize` positions envnet_front_end_forward computes together (the
+/// fewest whose positions fill whole blocks of 64); pieces of work of a multiple of it compute no
+/// block twice.
+long envnet_front_end_cells_per_group(long poolSize);
 
 /// Transforms conv2's weights for the fused front end's Winograd F(4, 8) correlation.
 /// weights: [outputChannels][inputChannels][8] (BatchNorm's scale already multiplied in);
 /// transformed: [11][inputChannels][outputChannels].
 void envnet_front_end_transform_weights(const float *weights, int outputChannels, int inputChannels, float *transformed);
-
-/// 1 when envnet_winograd_convolution runs on this machine (x86-64 with AVX-512), 0 otherwise.
-int envnet_winograd_convolution_available(void);
 
 /// A 1x8 convolution with unit stride of one image of height 1 by Winograd F(4, 8): output
 /// positions [64 firstBlock, 64 (firstBlock + blockCount)) (clipped to outputWidth) of

@@ -88,28 +88,15 @@ public enum NetworkBenchmark {
             inferenceTimes.append(Double(now() - start) / 1e9)
         }
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-        // The same inference, stage by stage: what `network(input)` runs, split where it can be.
-        // Timings are keyed by stage name (the first repetition is a warm-up).
+        // The same inference, stage by stage, through the network's own path (the first
+        // repetition is a warm-up).
         var stageNames: [String] = [], stageTimes: [String: [Double]] = [:]
-        let frontEnd = FusedFrontEnd.isAvailable && FusedFrontEnd.isEnabled ? FusedFrontEnd(network: network) : nil
-        let pool2 = children.firstIndex(where: { $0.name == "pool2" })
         for repetition in 0...repetitions {
-            func record(_ name: String, _ start: UInt64) {
+            var stageStarted = now()
+            _ = network.run(input, upTo: nil) { name in
                 if !stageNames.contains(name) { stageNames.append(name) }
-                if repetition > 0 { stageTimes[name, default: []].append(Double(now() - start) / 1e6) }
-            }
-            var value = input
-            var remaining = children[...]
-            let start = now()
-            if let frontEnd, let pool2, let pooled = frontEnd.forward(input) {
-                value = pooled
-                remaining = children[(pool2 + 1)...]
-                record("fused conv1-pool2", start)
-            }
-            for child in remaining {
-                let start = now()
-                value = child.module.forward(value)
-                record(child.name, start)
+                if repetition > 0 { stageTimes[name, default: []].append(Double(now() - stageStarted) / 1e6) }
+                stageStarted = now()
             }
         }
         let layers = children.indices.map {

@@ -179,20 +179,23 @@ public final class EnvNet: Module {
 
     /// Runs the layers up to `layerName` (all when nil). In evaluation mode conv1 … pool2 run as
     /// one fused pass where the machine and the sizes allow (see `FusedFrontEnd`).
-    private func run(_ input: Tensor, upTo layerName: String?) -> Tensor {
+    /// - Parameter stageFinished: called after each stage with its name (`fused conv1-pool2` for
+    ///   the fused pass, else the layer's), for per-stage timing.
+    func run(_ input: Tensor, upTo layerName: String?, stageFinished: (String) -> Void = { _ in }) -> Tensor {
+        let children = layers.children
+        let end = layerName.flatMap { name in children.firstIndex { $0.name == name } }.map { $0 + 1 } ?? children.count
         var value = input
-        var children = layers.children[...]
+        var first = 0
         if !isTraining, FusedFrontEnd.isAvailable, FusedFrontEnd.isEnabled,
-           let pool2Index = children.firstIndex(where: { $0.name == "pool2" }),
-           layerName == nil || children[(pool2Index + 1)...].contains(where: { $0.name == layerName }) || layerName == "pool2",
+           let pool2 = children.firstIndex(where: { $0.name == "pool2" }), pool2 < end,
            let frontEnd = FusedFrontEnd(network: self), let pooled = frontEnd.forward(input) {
             value = pooled
-            children = children[(pool2Index + 1)...]
-            if layerName == "pool2" { return value }
+            first = pool2 + 1
+            stageFinished("fused conv1-pool2")
         }
-        for child in children {
+        for child in children[first..<end] {
             value = child.module.forward(value)
-            if child.name == layerName { break }
+            stageFinished(child.name)
         }
         return value
     }

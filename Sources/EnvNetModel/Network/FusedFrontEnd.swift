@@ -1,6 +1,5 @@
 import CEnvNetSupport
 import EnvNetLayers
-import Foundation
 
 /// EnvNet's layers conv1 … pool2 in evaluation mode as one fused pass (the kernel is
 /// `Sources/CEnvNetSupport/FrontEnd.c`).
@@ -17,13 +16,10 @@ import Foundation
 /// of a multiple of 4); ``EnvNet`` falls back to the layers everywhere else.
 struct FusedFrontEnd {
     /// Whether this machine runs the fused kernel.
-    static let isAvailable = envnet_front_end_available() != 0
+    static let isAvailable = envnet_winograd_available() != 0
 
     /// Set `ENVNET_FUSED_FRONT_END=0` to run the layers instead (for comparisons).
-    static let isEnabled: Bool = {
-        guard let value = getenv("ENVNET_FUSED_FRONT_END").map({ String(cString: $0) }) else { return true }
-        return value != "0"
-    }()
+    static let isEnabled = EnvironmentSwitch.isOn("ENVNET_FUSED_FRONT_END")
 
     let conv1Weights: [Float]
     let conv1Shift: [Float]
@@ -104,8 +100,7 @@ struct FusedFrontEnd {
         // Enough pieces of work to keep every core busy even for one window, each of whole
         // groups of cells (the fewest cells whose positions fill 16-tile blocks, as the kernel
         // groups them) so no group is computed twice.
-        let tilesPerCell = poolSize / 4
-        let cellsPerGroup = (1...16).first { $0 * tilesPerCell % 16 == 0 } ?? 16
+        let cellsPerGroup = envnet_front_end_cells_per_group(poolSize)
         let cellsPerPiece = cellsPerGroup * max(1, 10 / cellsPerGroup)
         let piecesPerWindow = (cells + cellsPerPiece - 1) / cellsPerPiece
         let outputChannels = outputChannels, inputChannels = inputChannels, padding = padding, poolSize = poolSize

@@ -38,12 +38,9 @@ public enum Charts {
         func px(_ x: Double) -> Double { left + (x - xMin) / (xMax - xMin) * plotWidth }
         func py(_ y: Double) -> Double { top + (1 - (y - yMin) / (yMax - yMin)) * plotHeight }
         var svg = header(width: width, height: height)
-        svg += "<text x=\"\(width / 2)\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">\(escape(title))</text>\n"
-        svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#333\"/>\n"
-        svg += gridAndTicks(x: xMin...xMax, y: yMin...yMax, left: left, top: top, width: plotWidth, height: plotHeight,
-                            color: "#ddd", px: px, py: py)
-        svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(Double(height) - 12)\" text-anchor=\"middle\" font-size=\"13\">\(escape(xLabel))</text>\n"
-        svg += "<text transform=\"translate(18 \(top + plotHeight / 2)) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">\(escape(yLabel))</text>\n"
+        svg += frame(title: title, xLabel: xLabel, yLabel: yLabel, imageWidth: width, imageHeight: Double(height),
+                     x: xMin...xMax, y: yMin...yMax, left: left, top: top, width: plotWidth, height: plotHeight,
+                     gridColor: "#ddd", px: px, py: py)
         for (index, line) in series.enumerated() {
             let points = line.points.filter { $0.y.isFinite && $0.x.isFinite }
                 .map { "\(px($0.x)),\(py(Swift.min(Swift.max($0.y, yMin), yMax)))" }.joined(separator: " ")
@@ -56,6 +53,18 @@ public enum Charts {
     }
 
     /// Grid lines and labelled round ticks for a plot area (shared by the line chart and the scatter plot).
+    /// A chart's title, plot frame, grid with round ticks and axis labels.
+    static func frame(title: String, xLabel: String, yLabel: String, imageWidth: Int, imageHeight: Double,
+                      x: ClosedRange<Double>, y: ClosedRange<Double>, left: Double, top: Double, width: Double, height: Double,
+                      gridColor: String, px: (Double) -> Double, py: (Double) -> Double) -> String {
+        var svg = "<text x=\"\(imageWidth / 2)\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">\(escape(title))</text>\n"
+        svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(width)\" height=\"\(height)\" fill=\"none\" stroke=\"#333\"/>\n"
+        svg += gridAndTicks(x: x, y: y, left: left, top: top, width: width, height: height, color: gridColor, px: px, py: py)
+        svg += "<text x=\"\(left + width / 2)\" y=\"\(imageHeight - 12)\" text-anchor=\"middle\" font-size=\"13\">\(escape(xLabel))</text>\n"
+        svg += "<text transform=\"translate(18 \(top + height / 2)) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">\(escape(yLabel))</text>\n"
+        return svg
+    }
+
     static func gridAndTicks(x: ClosedRange<Double>, y: ClosedRange<Double>, left: Double, top: Double, width: Double, height: Double,
                              color: String, px: (Double) -> Double, py: (Double) -> Double) -> String {
         var svg = ""

@@ -81,12 +81,9 @@ extension Charts {
         func py(_ y: Double) -> Double { top + (1 - (y - yMin) / (yMax - yMin)) * plotHeight }
 
         var svg = header(width: width, height: Int(height.rounded(.up)))
-        svg += "<text x=\"\(width / 2)\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">\(escape(title))</text>\n"
-        svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotWidth)\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#333\"/>\n"
-        svg += gridAndTicks(x: xMin...xMax, y: yMin...yMax, left: left, top: top, width: plotWidth, height: plotHeight,
-                            color: "#eee", px: px, py: py)
-        svg += "<text x=\"\(left + plotWidth / 2)\" y=\"\(height - 12)\" text-anchor=\"middle\" font-size=\"13\">\(escape(xLabel))</text>\n"
-        svg += "<text transform=\"translate(18 \(top + plotHeight / 2)) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">\(escape(yLabel))</text>\n"
+        svg += frame(title: title, xLabel: xLabel, yLabel: yLabel, imageWidth: width, imageHeight: height,
+                     x: xMin...xMax, y: yMin...yMax, left: left, top: top, width: plotWidth, height: plotHeight,
+                     gridColor: "#eee", px: px, py: py)
         for point in shown {
             svg += "<circle cx=\"\(px(point.x))\" cy=\"\(py(point.y))\" r=\"\(radius)\" fill=\"\(categoricalColor(point.group))\" fill-opacity=\"0.75\" stroke=\"#333\" stroke-width=\"0.4\">"
             svg += point.name.isEmpty ? "</circle>\n" : "<title>\(escape(point.name))</title></circle>\n"

@@ -22,6 +22,9 @@ final class BatchPrefetcher: @unchecked Sendable {
     private let group = DispatchGroup()
     // Written by the background thread only between `request` and the `wait` in `take`.
     private var building: Batch?
+    /// The batch handed out by the last `take`, whose buffers the request after the next `take`
+    /// fills (by then the network has finished with it).
+    private var handedOut: Batch?
     private var spare: Batch?
     private var inFlight = false
 
@@ -48,7 +51,8 @@ final class BatchPrefetcher: @unchecked Sendable {
         }
     }
 
-    /// Waits for the requested batch and hands it over.
+    /// Waits for the requested batch and hands it over. The batch stays untouched until the next
+    /// call; then its buffers take the batch requested after that.
     /// - Returns: the batch and the seconds this call waited for it.
     func take() -> (batch: Batch, waitSeconds: Double) {
         precondition(inFlight, "BatchPrefetcher: no batch requested")
@@ -57,12 +61,9 @@ final class BatchPrefetcher: @unchecked Sendable {
         inFlight = false
         let batch = building!
         building = nil
+        spare = handedOut
+        handedOut = batch
         return (batch, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
-    }
-
-    /// Gives a batch's buffers back for the next request once the network no longer reads them.
-    func recycle(_ batch: Batch) {
-        spare = batch
     }
 
     /// Waits for a batch still being built (before the trainer stops early, for example on divergence).

@@ -178,16 +178,12 @@ public final class Trainer {
             func clipIndices(ofStep step: Int) -> ArraySlice<Int> { order[step * batch..<Swift.min(clipCount, (step + 1) * batch)] }
             prefetcher.request(indices: clipIndices(ofStep: 0), epoch: epoch, firstPosition: 0)
             defer { prefetcher.finish() }
-            var previous: BatchPrefetcher.Batch?
             for step in 0..<steps {
                 let indices = clipIndices(ofStep: step)
                 optimizer.epoch = Double(epoch) + Double(step) / Double(steps)
                 let (current, waited) = prefetcher.take()
                 waitSeconds += waited
                 buildSeconds += current.buildSeconds
-                // The batch before this one is no longer read: its buffers take the next batch.
-                if let previous { prefetcher.recycle(previous) }
-                previous = current
                 if step + 1 < steps { prefetcher.request(indices: clipIndices(ofStep: step + 1), epoch: epoch, firstPosition: (step + 1) * batch) }
                 let input = current.input, targets = current.targets, labels = current.labels
                 network.zeroGradients()

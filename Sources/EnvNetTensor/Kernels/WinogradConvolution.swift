@@ -1,5 +1,4 @@
 import CEnvNetSupport
-import Foundation
 
 /// 1x8 convolutions with unit stride by Winograd F(4, 8) (the kernel is
 /// `Sources/CEnvNetSupport/FrontEnd.c`).
@@ -14,10 +13,7 @@ import Foundation
 /// images, kernel 1x8, unit stride and dilation, 8 or more input channels, a multiple of 20 output
 /// channels). Set `ENVNET_WINOGRAD=0` to use im2col + GEMM everywhere.
 enum WinogradConvolution {
-    static let isAvailable = envnet_winograd_convolution_available() != 0 && {
-        guard let value = getenv("ENVNET_WINOGRAD").map({ String(cString: $0) }) else { return true }
-        return value != "0"
-    }()
+    static let isAvailable = envnet_winograd_available() != 0 && EnvironmentSwitch.isOn("ENVNET_WINOGRAD")
 
     /// Whether this path computes problem `p`.
     static func applies(to p: Convolution.Problem) -> Bool {

@@ -247,6 +247,17 @@ def convert(input_path, output_path, layout="auto", class_names=None, dropout=0.
     return configuration, layout
 
 
+def dependencies_installed():
+    """True when torch and safetensors import; otherwise says which is missing on stderr."""
+    try:
+        import torch  # noqa: F401
+        import safetensors  # noqa: F401
+    except ImportError as error:
+        print(f"error: {error.name} is not installed (pip install 'torch==2.13.0+cpu' safetensors)", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="PyTorch EnvNet state_dict (.pt) -> EnvNet safetensors")
     parser.add_argument("input", help="a torch.save'd state_dict (.pt/.pth)")
@@ -256,11 +267,7 @@ def main(argv=None):
     parser.add_argument("--class-names", help="a .json list, a text file with one name per line, or a comma-separated list (default: 'class 0', 'class 1', ...)")
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout probability recorded in the configuration (default 0.5)")
     args = parser.parse_args(argv)
-    try:
-        import torch  # noqa: F401
-        import safetensors  # noqa: F401
-    except ImportError as error:
-        print(f"error: {error.name} is not installed (pip install 'torch==2.13.0+cpu' safetensors)", file=sys.stderr)
+    if not dependencies_installed():
         return 1
     try:
         configuration, layout = convert(args.input, args.output, args.layout, args.class_names, args.dropout)

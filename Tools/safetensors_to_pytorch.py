@@ -27,7 +27,7 @@ from collections import OrderedDict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_to_safetensors import (  # noqa: E402
-    LAYOUTS, InteropError, check_tensors, from_interchange_name, infer_configuration, interchange_keys,
+    LAYOUTS, InteropError, check_tensors, dependencies_installed, from_interchange_name, infer_configuration, interchange_keys,
 )
 
 
@@ -120,11 +120,7 @@ def main(argv=None):
                         help="conv1/conv2 weights as Conv1d (3) or Conv2d (4) tensors; auto: 3 for the seed variant, 4 for official")
     parser.add_argument("--metadata-out", help="write {configuration, class_names} as JSON to this file")
     args = parser.parse_args(argv)
-    try:
-        import torch  # noqa: F401
-        import safetensors  # noqa: F401
-    except ImportError as error:
-        print(f"error: {error.name} is not installed (pip install 'torch==2.13.0+cpu' safetensors)", file=sys.stderr)
+    if not dependencies_installed():
         return 1
     try:
         configuration, class_names = convert(args.input, args.output, args.layout, args.conv_rank, args.metadata_out)

@@ -67,6 +67,13 @@ struct GradientCheckTests {
     @Test("Sequential composition through BatchNorm")
     func sequential() {
         let model = Sequential(Linear(3, 4), BatchNorm1d(featureCount: 4), Linear(4, 2))
+        // Weights from a generator of this test's own: the process-wide default generator is
+        // shared with tests running concurrently, so the weights varied from run to run, and for
+        // about 1 draw in 25 the central difference through BatchNorm's normalisation over 6 rows
+        // (curvature, not a wrong gradient: the analytic side matches at other weights) missed
+        // the 1e-2 tolerance.
+        var generator = SeededGenerator(seed: 15)
+        model.resetParameters(generator: &generator)
         checkGradients(model, input: randomInput([6, 3], seed: 15), epsilon: 5e-3)
     }
 

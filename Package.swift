@@ -2,7 +2,7 @@
 import PackageDescription
 
 // The targets form a stack; each imports only what lies below it:
-// COpenBLAS/CEnvNetSupport -> EnvNetTensor -> EnvNetLayers -> EnvNetAudio -> EnvNetModel -> envnet
+// COpenBLAS/CEnvNetSupport -> EnvNetTensor (CSndFile -> EnvNetAudio only) -> EnvNetLayers -> EnvNetAudio -> EnvNetModel -> envnet
 let package = Package(
     name: "EnvNet",
     platforms: [.macOS(.v13)],
@@ -25,6 +25,11 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        .systemLibrary(
+            name: "CSndFile",
+            pkgConfig: "sndfile",
+            providers: [.apt(["libsndfile1-dev"])]
+        ),
         .target(
             name: "CEnvNetSupport",
             dependencies: ["COpenBLAS"]
@@ -39,7 +44,7 @@ let package = Package(
         ),
         .target(
             name: "EnvNetAudio",
-            dependencies: ["EnvNetTensor", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EnvNetTensor", "CSndFile", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "EnvNetModel",

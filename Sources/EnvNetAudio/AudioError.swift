@@ -44,6 +44,15 @@ public struct AudioError: Error, CustomStringConvertible, Equatable, Sendable {
         case writeFailed(String)
         /// A caller passed an argument this operation cannot work with.
         case invalidArgument(String)
+        /// The path is not a regular file (a FIFO, a folder, a device or a socket): refused before
+        /// it is opened, because opening a FIFO blocks until a writer appears.
+        case notRegularFile(kind: String)
+        /// The file is not in a format this package reads; `detected` says what it seems to be.
+        case unsupportedFormat(detected: String)
+        /// The file seems to be `format` but its data does not decode.
+        case decodeFailed(format: String, reason: String)
+        /// Decoding the whole file would exceed the bound on one read.
+        case tooLong(frames: Int, limit: Int)
     }
 
     /// The file (or label) the error is about.
@@ -104,6 +113,14 @@ public struct AudioError: Error, CustomStringConvertible, Equatable, Sendable {
             return "could not write file: \(detail)"
         case .invalidArgument(let detail):
             return "invalid argument: \(detail)"
+        case .notRegularFile(let kind):
+            return "is \(kind), not a regular file (audio is read from regular files only)"
+        case .unsupportedFormat(let detected):
+            return "seems to be \(detected), which cannot be read; supported: \(AudioFormat.supportedList)"
+        case .decodeFailed(let format, let reason):
+            return "does not decode as \(format): \(reason)"
+        case .tooLong(let frames, let limit):
+            return "holds at least \(frames) frames, more than one whole read takes (\(limit)); read it in chunks with AudioFileStream"
         }
     }
 }

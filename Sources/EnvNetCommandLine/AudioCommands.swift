@@ -11,13 +11,15 @@ struct Inspect: ParsableCommand {
             Examples:
               envnet inspect clip.wav
               envnet inspect audio/*.wav --json
+              envnet inspect recording.flac voice.mp3
             """)
 
-    @Argument(help: "WAV files.") var files: [String]
+    @Argument(help: "Audio files (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF, W64).") var files: [String]
     @Flag(help: "Print one JSON document.") var json = false
 
     struct Entry: Codable {
         var path: String
+        var format: String?
         var encoding: String?
         var sampleRate: Int?
         var channels: Int?
@@ -36,11 +38,11 @@ struct Inspect: ParsableCommand {
         var entries: [Entry] = []
         for path in files {
             do {
-                let audio = try WAVReader.read(atPath: path)
+                let audio = try AudioFileReader.read(contentsOf: URL(fileURLWithPath: path))
                 let info = audio.info
-                entries.append(Entry(path: path, encoding: info.encodingDescription, sampleRate: info.sampleRate, channels: info.channelCount,
-                                     frames: info.frameCount, duration: info.duration, peak: peakAmplitude(audio.mono),
-                                     truncated: info.isDataTruncated, error: nil))
+                entries.append(Entry(path: path, format: info.format.rawValue, encoding: info.encodingDescription, sampleRate: info.sampleRate,
+                                     channels: info.channelCount, frames: info.frameCount, duration: info.duration, peak: peakAmplitude(audio.mono),
+                                     truncated: audio.isTruncated, error: nil))
             } catch {
                 entries.append(Entry(path: path, error: "\(error)"))
             }
@@ -54,9 +56,9 @@ struct Inspect: ParsableCommand {
                 if let error = entry.error {
                     print("\(entry.path): error: \(error)")
                 } else {
-                    print(String(format: "%@: %@, %d Hz, %d channel%@, %d frames, %.3f s, peak %.4f%@",
-                                 entry.path, entry.encoding!, entry.sampleRate!, entry.channels!, entry.channels! == 1 ? "" : "s",
-                                 entry.frames!, entry.duration!, entry.peak!, entry.truncated! ? " (data chunk truncated)" : ""))
+                    print(String(format: "%@: %@, %@, %d Hz, %d channel%@, %d frames, %.3f s, peak %.4f%@",
+                                 entry.path, entry.format!, entry.encoding!, entry.sampleRate!, entry.channels!, entry.channels! == 1 ? "" : "s",
+                                 entry.frames!, entry.duration!, entry.peak!, entry.truncated! ? " (truncated: decoded as far as it goes)" : ""))
                 }
             }
         }

@@ -58,13 +58,14 @@ public final class ClipLoader: @unchecked Sendable {
 
     /// Reads, decodes and preprocesses one file.
     ///
-    /// - Parameter url: A WAV file.
+    /// - Parameter url: An audio file in any ``AudioFormat`` (WAV, FLAC, Ogg Vorbis, Opus, MP3,
+    ///   AIFF/AIFC, CAF, W64), at any rate and channel count.
     /// - Returns: Mono samples at `settings.sampleRate`.
     /// - Throws: `AudioError` naming the file.
     public func load(contentsOf url: URL) throws -> [Float] {
-        let audio = try WAVReader.read(contentsOf: url)
+        let audio = try AudioFileReader.read(contentsOf: url)
         do {
-            return try preprocess(audio)
+            return try preprocess(mono: audio.mono, sampleRate: audio.sampleRate)
         } catch let error as AudioError {
             throw AudioError(source: url.path, problem: error.problem)
         }
@@ -77,10 +78,22 @@ public final class ClipLoader: @unchecked Sendable {
     /// - Returns: Mono samples at `settings.sampleRate`.
     /// - Throws: `AudioError` when no resampler can be built for the rate pair.
     public func preprocess(_ audio: DecodedAudio) throws -> [Float] {
-        var samples = audio.mono
+        try preprocess(mono: audio.mono, sampleRate: audio.sampleRate)
+    }
+
+    /// Preprocesses a mono buffer: optional zero trimming, resampling when the rate differs, then
+    /// normalization.
+    ///
+    /// - Parameters:
+    ///   - mono: Mono samples.
+    ///   - sampleRate: Their rate in Hz.
+    /// - Returns: Mono samples at `settings.sampleRate`.
+    /// - Throws: `AudioError` when no resampler can be built for the rate pair.
+    public func preprocess(mono: [Float], sampleRate: Int) throws -> [Float] {
+        var samples = mono
         if settings.trimsZeros { samples = trimmingZeros(samples) }
-        if audio.sampleRate != settings.sampleRate {
-            samples = try resampler(from: audio.sampleRate).process(samples)
+        if sampleRate != settings.sampleRate {
+            samples = try resampler(from: sampleRate).process(samples)
         }
         return normalized(samples, policy: settings.normalization)
     }

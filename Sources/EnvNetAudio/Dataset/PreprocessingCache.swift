@@ -4,7 +4,7 @@ import Foundation
 /// The preprocessed clips of a dataset, ready for cropping.
 public struct PreprocessedDataset: Sendable {
     /// The clips, in the dataset's order.
-    public let clips: [ESC50Clip]
+    public let clips: [AudioClip]
     /// Mono samples at `settings.sampleRate`, parallel to `clips`.
     public let samples: [[Float]]
     /// The preprocessing that produced the samples.
@@ -39,7 +39,7 @@ public struct PreprocessingCache: Sendable {
     public let directory: URL
     /// The current file format version; bump it whenever the layout or preprocessing code
     /// changes meaning.
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
     static let magic = Array("ENVNETPC".utf8)
     static let fixedHeaderSize = 8 + 4 + 4 + 8 + 8 + 8
 
@@ -55,10 +55,10 @@ public struct PreprocessingCache: Sendable {
     ///
     /// - Parameter dataset: The dataset.
     /// - Returns: The cache file's URL.
-    public func cacheURL(for dataset: ESC50Dataset) -> URL {
-        let rootHash = fnv1a64(Array(dataset.root.standardizedFileURL.path.utf8))
-        return directory.appendingPathComponent(
-            "\(dataset.subset.rawValue)-\(String(rootHash, radix: 16)).envcache")
+    public func cacheURL(for dataset: AudioDataset) -> URL {
+        let rootHash = fnv1a64(Array(dataset.source.standardizedFileURL.path.utf8))
+        let kind = dataset.subset.map(\.rawValue) ?? dataset.layout.rawValue
+        return directory.appendingPathComponent("\(kind)-\(String(rootHash, radix: 16)).envcache")
     }
 
     /// The key that a valid cache file for this dataset and these settings must carry.
@@ -68,18 +68,18 @@ public struct PreprocessingCache: Sendable {
     ///   - settings: The preprocessing settings.
     /// - Returns: The 64-bit key.
     /// - Throws: `DatasetError.unusableAudioFiles` listing files whose attributes cannot be read.
-    public func key(for dataset: ESC50Dataset, settings: PreprocessingSettings) throws -> UInt64 {
-        var description = "version=\(Self.formatVersion)\n\(settings)\nsubset=\(dataset.subset.rawValue)\n"
+    public func key(for dataset: AudioDataset, settings: PreprocessingSettings) throws -> UInt64 {
+        var description = "version=\(Self.formatVersion)\n\(settings)\nlayout=\(dataset.layout.rawValue)\n"
         var problems: [AudioFileProblem] = []
         for clip in dataset.clips {
-            let url = dataset.audioURL(for: clip)
+            let url = dataset.url(for: clip)
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
                   let size = attributes[.size] as? NSNumber,
                   let modified = attributes[.modificationDate] as? Date else {
                 problems.append(AudioFileProblem(path: url.path, isMissing: true, reason: "missing"))
                 continue
             }
-            description += "\(clip.filename)\t\(clip.label)\t\(clip.fold)\t\(size.int64Value)\t"
+            description += "\(clip.path)\t\(clip.label)\t\(clip.fold)\t\(size.int64Value)\t"
                 + "\(Int64((modified.timeIntervalSince1970 * 1_000_000).rounded()))\n"
         }
         if !problems.isEmpty { throw DatasetError.unusableAudioFiles(problems) }
@@ -97,7 +97,7 @@ public struct PreprocessingCache: Sendable {
     /// - Throws: `DatasetError.unusableAudioFiles` listing every file that fails to load, or
     ///   `AudioError` when the cache cannot be written.
     public func load(
-        _ dataset: ESC50Dataset, settings: PreprocessingSettings,
+        _ dataset: AudioDataset, settings: PreprocessingSettings,
         progress: (@Sendable (Int, Int) -> Void)? = nil
     ) throws -> PreprocessedDataset {
         let key = try key(for: dataset, settings: settings)
@@ -113,14 +113,29 @@ public struct PreprocessingCache: Sendable {
                                    wasRebuilt: true)
     }
 
+    /// Loads an ESC-50-layout dataset's clips (see ``load(_:settings:progress:)``).
+    ///
+    /// - Parameters:
+    ///   - dataset: The dataset.
+    ///   - settings: The preprocessing settings.
+    ///   - progress: Called with (clips done, total) while building.
+    /// - Returns: The preprocessed clips.
+    /// - Throws: As ``load(_:settings:progress:)``.
+    public func load(
+        _ dataset: ESC50Dataset, settings: PreprocessingSettings,
+        progress: (@Sendable (Int, Int) -> Void)? = nil
+    ) throws -> PreprocessedDataset {
+        try load(AudioDataset(esc50: dataset), settings: settings, progress: progress)
+    }
+
     // MARK: - Building
 
     private func build(
-        _ dataset: ESC50Dataset, settings: PreprocessingSettings,
+        _ dataset: AudioDataset, settings: PreprocessingSettings,
         progress: (@Sendable (Int, Int) -> Void)?
     ) throws -> [[Float]] {
         let loader = ClipLoader(settings: settings)
-        let urls = dataset.clips.map(dataset.audioURL(for:))
+        let urls = dataset.clips.map(dataset.url(for:))
         let counter = ProgressCounter(total: urls.count, callback: progress)
         let results = concurrentMap(count: urls.count) { index -> [Float] in
             defer { counter.increment() }
@@ -133,10 +148,7 @@ public struct PreprocessingCache: Sendable {
             case .success(let clip):
                 samples.append(clip)
             case .failure(let error):
-                let missing = !FileManager.default.fileExists(atPath: url.path)
-                let reason = missing ? "missing"
-                    : (error as? AudioError)?.problemSummary ?? "\(error)"
-                problems.append(AudioFileProblem(path: url.path, isMissing: missing, reason: reason))
+                problems.append(AudioDataset.problem(url: url, error: error))
             }
         }
         if !problems.isEmpty { throw DatasetError.unusableAudioFiles(problems) }
@@ -144,11 +156,11 @@ public struct PreprocessingCache: Sendable {
     }
 
     private struct ClipEntry: Codable {
-        var clip: ESC50Clip
+        var clip: AudioClip
         var sampleCount: Int
     }
 
-    private func write(samples: [[Float]], clips: [ESC50Clip], key: UInt64, to url: URL) throws {
+    private func write(samples: [[Float]], clips: [AudioClip], key: UInt64, to url: URL) throws {
         let entries = zip(clips, samples).map { ClipEntry(clip: $0, sampleCount: $1.count) }
         var metadata: Data
         do {
@@ -182,7 +194,7 @@ public struct PreprocessingCache: Sendable {
     // MARK: - Reading
 
     /// The cached samples, or `nil` when the file is absent, stale or damaged.
-    private func read(url: URL, key: UInt64, clips: [ESC50Clip]) -> [[Float]]? {
+    private func read(url: URL, key: UInt64, clips: [AudioClip]) -> [[Float]]? {
         guard let data = try? Data(contentsOf: url) else { return nil }
         return data.withUnsafeBytes { bytes -> [[Float]]? in
             guard bytes.count >= Self.fixedHeaderSize,

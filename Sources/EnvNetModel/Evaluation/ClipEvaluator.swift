@@ -298,7 +298,25 @@ public struct ClipEvaluator {
         let indices = dataset.clips.indices.filter { folds?.contains(dataset.clips[$0].fold) ?? true }
         return try evaluate(count: indices.count, classNames: classNames, progress: progress) { position in
             let index = indices[position]
-            return LabeledClip(samples: dataset.samples[index], label: dataset.clips[index].label, name: dataset.clips[index].filename)
+            return LabeledClip(samples: dataset.samples[index], label: dataset.clips[index].label, name: dataset.clips[index].path)
+        }
+    }
+
+    /// Evaluates clips of a dataset, loading and preprocessing one file at a time.
+    ///
+    /// - Parameters:
+    ///   - dataset: The dataset (its class names label the report).
+    ///   - clips: The clips to evaluate (for example `dataset.clips(inFolds: [5])`).
+    ///   - loader: The preprocessing, the same as in training.
+    ///   - progress: Called after every clip.
+    /// - Returns: The report, named by relative path.
+    /// - Throws: `AudioError` naming a file that cannot be read, and the problems
+    ///   ``evaluate(_:classNames:progress:)`` reports.
+    public func evaluate(_ dataset: AudioDataset, clips: [AudioClip], loader: ClipLoader,
+                         progress: ((EvaluationProgress) -> Void)? = nil) throws -> EvaluationReport {
+        try evaluate(count: clips.count, classNames: dataset.classNames, progress: progress) { position in
+            let clip = clips[position]
+            return LabeledClip(samples: try loader.load(contentsOf: dataset.url(for: clip)), label: clip.label, name: clip.path)
         }
     }
 
@@ -310,8 +328,7 @@ public struct ClipEvaluator {
     ///   - loader: The preprocessing, the same as in training.
     ///   - progress: Called after every clip.
     /// - Returns: The report, named by file name.
-    /// - Throws: `AudioError` naming a file that cannot be read, and the problems
-    ///   ``evaluate(_:classNames:progress:)`` reports.
+    /// - Throws: As ``evaluate(_:clips:loader:progress:)``.
     public func evaluate(_ dataset: ESC50Dataset, clips: [ESC50Clip], loader: ClipLoader,
                          progress: ((EvaluationProgress) -> Void)? = nil) throws -> EvaluationReport {
         try evaluate(count: clips.count, classNames: dataset.classNames, progress: progress) { position in

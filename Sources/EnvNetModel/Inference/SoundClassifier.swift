@@ -78,7 +78,8 @@ public final class SoundClassifier: @unchecked Sendable {
         self.loader = ClipLoader(settings: settings)
     }
 
-    /// Classifies an audio file (any WAV the package decodes, at any rate and channel count).
+    /// Classifies an audio file in any supported format (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC,
+    /// CAF, W64), at any rate and channel count.
     ///
     /// - Parameters:
     ///   - audioURL: The recording.
@@ -88,11 +89,11 @@ public final class SoundClassifier: @unchecked Sendable {
     ///   ``EnvNetError/invalidInput(_:)`` naming the file for `topK < 1` or a file without samples.
     public func classify(contentsOf audioURL: URL, topK: Int = 5) throws -> Classification {
         guard topK >= 1 else { throw EnvNetError.invalidInput("\(audioURL.path): topK must be at least 1, got \(topK)") }
-        let audio = try WAVReader.read(contentsOf: audioURL)
+        let audio = try AudioFileReader.read(contentsOf: audioURL)
         guard !audio.mono.isEmpty else { throw EnvNetError.invalidInput("\(audioURL.path): the file holds no samples") }
         let samples: [Float]
         do {
-            samples = try loader.preprocess(audio)
+            samples = try loader.preprocess(mono: audio.mono, sampleRate: audio.sampleRate)
         } catch let error as AudioError {
             throw AudioError(source: audioURL.path, problem: error.problem)
         }

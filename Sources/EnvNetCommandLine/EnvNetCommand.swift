@@ -8,6 +8,7 @@ public struct EnvNetCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "envnet",
         abstract: "Environmental sound classification with EnvNet (Tokozume & Harada, ICASSP 2017).",
+        version: EnvNetLibrary.version,
         subcommands: [Demo.self, Synth.self, Train.self, Evaluate.self, Predict.self, Embed.self, Analyze.self, Inspect.self, Resample.self, Bench.self])
 
     public init() {}

@@ -4,42 +4,58 @@ import Foundation
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate trained weights on one fold: clip accuracy, per-class accuracy, confusion matrix.",
+        abstract: "Evaluate a trained model on one fold: clip accuracy, per-class accuracy, confusion matrix.",
         discussion: """
-            Uses probability voting over 1.5 s windows with a 0.2 s hop (the seed article) or 10-crop
-            averaging (the authors' repository); --evaluation both reports both. Report files
-            (confusion_matrix.csv/.svg, per_class_accuracy.csv, predictions.csv, report.json) go to
-            --output, one subfolder per scheme.
+            Classes are matched by name: a model whose classes differ from the dataset's is refused
+            before any preprocessing, naming the missing and extra classes. The normalization and the
+            evaluation scheme are the ones the model records (older files: peak, voting); --evaluation
+            voting (1.5 s windows, 0.2 s hop, the seed article), ten-crop (the authors' repository)
+            or both overrides the scheme. Report files (confusion_matrix.csv/.svg,
+            per_class_accuracy.csv, predictions.csv, report.json) go to --output, one subfolder per
+            scheme.
 
             Examples:
               envnet evaluate --data ESC-50 --fold 5 --weights runs/esc50/model.safetensors
-              envnet evaluate --data ESC-10-16k --subset esc10 --fold 5 --weights model.safetensors --evaluation both --output report
+              envnet evaluate --data my-sounds --weights runs/my-sounds/model.safetensors
+              envnet evaluate --data ESC-10-16k --subset esc10 --weights model.safetensors --evaluation both --output report
             """)
 
     @OptionGroup var data: DataOptions
-    @Option(help: "The fold to evaluate.") var fold = 5
-    @Option(help: "The weights (safetensors).") var weights: String
-    @Option(help: "voting, ten-crop or both.") var evaluation = "voting"
+    @Option(help: "The fold to evaluate (default: the model's held-out fold, else 5).") var fold: Int?
+    @Option(help: "The model (safetensors).") var weights: String
+    @Option(help: "voting, ten-crop or both (default: the model's own scheme).") var evaluation: String?
+
     @Option(help: "Folder for the report files.") var output: String?
 
     func validate() throws {
-        guard ["voting", "ten-crop", "both"].contains(evaluation) else { throw ValidationError("--evaluation must be voting, ten-crop or both") }
+        if let evaluation {
+            guard ["voting", "ten-crop", "both"].contains(evaluation) else { throw ValidationError("--evaluation must be voting, ten-crop or both") }
+        }
     }
 
     func run() throws {
         let progress = ProgressReporter()
-        let (network, classNames) = try EnvNet.load(from: URL(fileURLWithPath: weights))
+        let (network, model) = try EnvNet.loadModel(from: URL(fileURLWithPath: weights))
         if let output { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output)) }
-        let prepared = try data.load(progress: progress)
-        guard prepared.dataset.folds.contains(fold) else { throw ValidationError("fold \(fold) is not in the dataset (folds \(prepared.dataset.folds))") }
-        guard prepared.classNames.count == classNames.count else {
-            throw ValidationError("the weights have \(classNames.count) classes, the dataset \(prepared.classNames.count) (use --subset esc10 for ESC-10)")
+        let recordedNormalization = model.preprocessing.normalization == .int16FullScale ? "int16" : "peak"
+        if let normalization = data.normalization, normalization != recordedNormalization {
+            throw ValidationError("--normalization \(normalization) differs from the model's (\(recordedNormalization)); leave it out to use the model's")
         }
+        let fullDataset = try data.dataset(seed: model.recipe?.seed ?? 0)
+        let dataset = try fullDataset.relabelled(as: model.classNames)
+        let fold = self.fold ?? model.dataset?.heldOutFold ?? 5
+        guard dataset.folds.contains(fold) else { throw ValidationError("fold \(fold) is not in the dataset (folds \(dataset.folds))") }
+        if let record = model.dataset, let trainedFold = record.heldOutFold, trainedFold != fold,
+           let fingerprint = try? fullDataset.fingerprint(), fingerprint == record.fingerprint {
+            printError("warning: the model was trained on this data holding out fold \(trainedFold), so fold \(fold) was trained on")
+        }
+        let prepared = try data.prepare(dataset, settings: model.preprocessing, progress: progress)
         let test = prepared.clips(inFolds: [fold])
         let schemes: [(String, EvaluationScheme)] = switch evaluation {
         case "voting": [("voting", .seedArticle)]
         case "ten-crop": [("ten-crop", .authorsRepository)]
-        default: [("voting", .seedArticle), ("ten-crop", .authorsRepository)]
+        case "both": [("voting", .seedArticle), ("ten-crop", .authorsRepository)]
+        default: [("model", model.evaluation)]
         }
         for (name, scheme) in schemes {
             progress.begin("evaluating (\(scheme))")
@@ -65,8 +81,10 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify audio files with trained weights: the top-k labels of each file, or a timeline with --stream.",
         discussion: """
-            Any WAV encoding and sample rate (resampled to 16 kHz inside). The probabilities are the
-            mean of the softmax over the file's 1.5 s voting windows (0.2 s hop, silent windows dropped).
+            WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF or W64 at any rate (resampled to 16 kHz
+            inside). The file is normalized and windowed as the model records (older files: peak
+            normalization, probability voting over 1.5 s windows with a 0.2 s hop, silent windows
+            dropped), and the probabilities are the mean of the windows' softmax outputs.
             With --json: one document with, per file, its path, the probability of every class in
             class order, and the top-k.
 
@@ -90,7 +108,7 @@ struct Predict: ParsableCommand {
     @Option(help: "With --stream: seconds between windows.") var hopSeconds: Double = 0.2
     @Option(help: "With --stream: the window peak (full scale 1.0) at or below which a window is silent.") var silenceThreshold: Float = 0.2
     @Option(help: "With --stream: also write the timeline to this CSV file.") var csv: String?
-    @Argument(help: "Audio files (WAV).") var files: [String]
+    @Argument(help: "Audio files (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF, W64).") var files: [String]
 
     struct FileResult: Codable {
         var path: String
@@ -170,7 +188,7 @@ extension Predict {
         var failed = false
         for path in files {
             do {
-                var reader = try WAVChunkReader(contentsOf: URL(fileURLWithPath: path))
+                let reader = try AudioFileStream(contentsOf: URL(fileURLWithPath: path))
                 try classifier.reset(sourceSampleRate: reader.info.sampleRate)
                 print(String(format: "%@ (%.2f s at %d Hz, read in 1 s chunks; %.2f s windows every %.2f s):", path,
                              reader.info.duration, reader.info.sampleRate, Double(classifier.windowLength) / 16_000, Double(hopSamples) / 16_000))

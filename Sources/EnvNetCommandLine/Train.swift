@@ -4,28 +4,56 @@ import Foundation
 
 /// Options shared by the commands that read a dataset.
 struct DataOptions: ParsableArguments {
-    @Option(help: "The dataset folder in ESC-50 layout (audio/, meta/esc50.csv).") var data: String
-    @Option(help: "esc50 (all classes) or esc10 (the ESC-10 subset, renumbered 0-9).") var subset: String = "esc50"
-    @Option(help: "Normalization: peak (divide by max |x|, the seed article) or int16 (divide by 32768 and trim zeros, the authors' repository).")
-    var normalization: String = "peak"
+    @Option(help: "The dataset: a folder (one subfolder per class, ESC-50, UrbanSound8K, or a folder with manifest.csv) or a manifest CSV (path,label[,fold][,group]).")
+    var data: String
+    @Option(help: "The layout: folders, manifest, esc50 or urbansound8k (default: detected from the folder).") var layout: String?
+    @Option(help: "For the esc50 layout: esc50 (all classes) or esc10 (the ESC-10 subset, renumbered 0-9).") var subset: String = "esc50"
+    @Option(help: "Folds to draw (stratified by class, groups kept together) when the dataset has none of its own.") var folds = 5
+    @Option(help: "Normalization: peak (divide by max |x|, the seed article) or int16 (divide by 32768 and trim zeros, the authors' repository). Default: peak for training; the model's own for evaluate.")
+    var normalization: String?
     @Option(help: "Folder of the preprocessing cache (default: ~/.cache/envnet).") var cache: String?
 
     func validate() throws {
         guard ESC50Subset(rawValue: subset) != nil else { throw ValidationError("--subset must be esc50 or esc10, not \(subset)") }
-        guard ["peak", "int16"].contains(normalization) else { throw ValidationError("--normalization must be peak or int16, not \(normalization)") }
+        if let normalization {
+            guard ["peak", "int16"].contains(normalization) else { throw ValidationError("--normalization must be peak or int16, not \(normalization)") }
+        }
+        if let layout {
+            guard DatasetLayout(rawValue: layout) != nil else {
+                throw ValidationError("--layout must be one of \(DatasetLayout.allCases.map(\.rawValue).joined(separator: ", ")), not \(layout)")
+            }
+        }
+        guard (2...100).contains(folds) else { throw ValidationError("--folds must be between 2 and 100, got \(folds)") }
     }
 
-    var settings: PreprocessingSettings { normalization == "peak" ? .seedArticle : .authorsRepository }
+    static func settings(normalization: String) -> PreprocessingSettings {
+        normalization == "int16" ? .authorsRepository : .seedArticle
+    }
 
-    func load(progress: ProgressReporter) throws -> PreparedDataset {
+    /// The dataset's metadata and file tree, without decoding audio.
+    func dataset(seed: UInt64) throws -> AudioDataset {
+        try AudioDataset.load(from: URL(fileURLWithPath: data), layout: layout.flatMap(DatasetLayout.init(rawValue:)),
+                              subset: ESC50Subset(rawValue: subset)!, foldCount: folds, seed: seed)
+    }
+
+    /// Reads every header and prints the summary (the last check before long work), then decodes
+    /// and preprocesses the clips through the cache.
+    func prepare(_ dataset: AudioDataset, settings: PreprocessingSettings, progress: ProgressReporter) throws -> PreparedDataset {
+        progress.begin("reading headers")
+        let summary = try dataset.summary { done, total in progress.update(done: done, total: total) }
+        printError(summary.description)
         progress.begin("preprocessing")
         let prepared = try PreparedDataset(
-            root: URL(fileURLWithPath: data), subset: ESC50Subset(rawValue: subset)!, settings: settings,
+            dataset: dataset, settings: settings,
             cacheFolder: cache.map { URL(fileURLWithPath: $0) } ?? PreparedDataset.defaultCacheFolder,
             progress: { done, total in progress.update(done: done, total: total) })
-        printError("dataset: \(prepared.dataset.clips.count) clips, \(prepared.classNames.count) classes, folds \(prepared.dataset.folds)"
-                   + (prepared.cacheWasRebuilt ? " (cache built)" : " (from cache)"))
+        printError("preprocessed \(prepared.samples.count) clips (\(settings))" + (prepared.cacheWasRebuilt ? ", cache built" : ", from cache"))
         return prepared
+    }
+
+    /// The dataset with the given normalization (peak when nil), summarised and preprocessed.
+    func load(progress: ProgressReporter, seed: UInt64 = 0) throws -> PreparedDataset {
+        try prepare(try dataset(seed: seed), settings: Self.settings(normalization: normalization ?? "peak"), progress: progress)
     }
 }
 
@@ -45,6 +73,8 @@ struct RecipeOptions: ParsableArguments {
     @Option(help: "Seed of the initial weights and of everything random in training.") var seed: UInt64 = 0
     @Option(help: "Validate every N epochs (0: only at the end).") var validateEvery = 1
     @Option(help: "Network variant: official (input 24014) or seed (input 24000, padded 1-D front end).") var variant = "official"
+    /// ArgumentParser cannot tell a default from a given value; --init-from takes the model's variant.
+    var variantWasGiven: Bool { CommandLine.arguments.contains("--variant") }
     @Option(help: "Width of fc5 and fc6.") var hiddenUnits = 4096
     @Option(help: "Evaluation scheme: voting (1.5 s windows, 0.2 s hop) or ten-crop.") var evaluation = "voting"
 
@@ -91,42 +121,75 @@ struct RecipeOptions: ParsableArguments {
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train EnvNet on an ESC-50-layout dataset with the paper's recipe.",
+        abstract: "Train EnvNet on a dataset of your own sounds, ESC-50 or UrbanSound8K, with the paper's recipe.",
         discussion: """
+            The dataset is a folder with one subfolder per class, a manifest CSV, ESC-50 or
+            UrbanSound8K, in WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF or W64 at any rate.
+            Before any long work it prints the dataset's classes, folds, duration, formats and rates.
             Trains on every fold but the test fold and validates on it (or, with --cross-validation,
             does so for every fold and reports the mean and spread). Each epoch prints one line and
             appends it to log.jsonl in the run folder (and redraws training_curve.svg there); a
             checkpoint is written atomically after each epoch, and --resume continues a killed run
-            from it.
+            from it (refused when the data, fold or any setting differs).
+
+            The model file records its classes, preprocessing, evaluation scheme, recipe and the
+            data's fingerprint, so evaluate and predict need no flag to use it.
 
             Examples:
+              envnet train --data my-sounds --output runs/my-sounds
               envnet train --data ESC-50 --fold 5 --output runs/esc50-fold5
               envnet train --data ESC-10-16k --subset esc10 --fold 5 --output runs/esc10
-              envnet train --data ESC-50 --cross-validation --bc --output runs/esc50-bc
+              envnet train --data UrbanSound8K --cross-validation --output runs/us8k
+              envnet train --data my-sounds --init-from model.safetensors --freeze-through pool2 --output runs/tuned
               envnet train --data ESC-50 --fold 5 --output runs/esc50-fold5 --resume
             """)
 
     @OptionGroup var data: DataOptions
     @OptionGroup var recipe: RecipeOptions
-    @Option(help: "The test fold.") var fold = 5
+    @Option(help: "The test fold (default 5, or the highest fold when there are fewer).") var fold: Int?
     @Flag(help: "Train and evaluate every fold in turn.") var crossValidation = false
     @Option(help: "The run folder (checkpoints, logs, model, report).") var output: String
     @Flag(help: "Continue from the run folder's checkpoint.") var resume = false
+    @Option(help: "Start from a trained model: every layer keeps its weights but the classifier (fc7), rebuilt for this dataset's classes.")
+    var initFrom: String?
+    @Option(help: "With --init-from: keep the layers up to this one fixed, BatchNorm statistics included (for example pool2 for the front end).")
+    var freezeThrough: String?
+    @Option(help: "A credit line for the data, recorded in the model (ESC-50 and UrbanSound8K have one by default).") var credit: String?
+
+    func validate() throws {
+        if freezeThrough != nil, initFrom == nil { throw ValidationError("--freeze-through needs --init-from (a frozen layer must start trained)") }
+        if crossValidation, fold != nil { throw ValidationError("--fold and --cross-validation exclude each other") }
+    }
 
     func run() throws {
         // The run folder first: a read-only or misnamed --output must fail before preprocessing.
         try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output))
         let progress = ProgressReporter()
-        let prepared = try data.load(progress: progress)
-        let folds = crossValidation ? prepared.dataset.folds : [fold]
-        guard folds.allSatisfy(prepared.dataset.folds.contains) else {
-            throw ValidationError("fold \(fold) is not in the dataset (folds \(prepared.dataset.folds))")
+        let source = try initFrom.map { path in try EnvNet.loadModel(from: URL(fileURLWithPath: path)) }
+        if let source, let freezeThrough {
+            let names = source.network.layers.children.map(\.name)
+            guard names.dropLast().contains(freezeThrough) else {
+                throw ValidationError("--freeze-through \(freezeThrough) is not a layer before fc7: choose one of \(names.dropLast().joined(separator: ", "))")
+            }
         }
+        if let source {
+            guard source.network.configuration.variant.rawValue == recipe.variant || recipe.variantWasGiven == false else {
+                throw ValidationError("--variant \(recipe.variant) differs from the --init-from model's \(source.network.configuration.variant.rawValue)")
+            }
+        }
+        let dataset = try data.dataset(seed: recipe.seed)
+        let folds = crossValidation ? dataset.folds : [fold ?? (dataset.folds.contains(5) ? 5 : dataset.folds.last!)]
+        for testFold in folds { try dataset.checkTestFold(testFold) }
+        let normalization = data.normalization ?? source.map { $0.description.preprocessing.normalization == .int16FullScale ? "int16" : "peak" } ?? "peak"
+        let settings = DataOptions.settings(normalization: normalization)
+        let fingerprint = try dataset.fingerprint()
+        let prepared = try data.prepare(dataset, settings: settings, progress: progress)
         var accuracies: [Double] = []
         for testFold in folds {
             let folder = URL(fileURLWithPath: output).appendingPathComponent(crossValidation ? "fold-\(testFold)" : "")
-            let result = try TrainingRun(prepared: prepared, testFold: testFold, recipe: recipe, folder: folder, resume: resume,
-                                         progress: progress).run()
+            let result = try TrainingRun(prepared: prepared, fingerprint: fingerprint, testFold: testFold, recipe: recipe, folder: folder,
+                                         resume: resume, progress: progress, source: source.map { ($0.network, initFrom!) },
+                                         freezeThrough: freezeThrough, credit: credit).run()
             accuracies.append(result)
         }
         if crossValidation {
@@ -139,22 +202,49 @@ struct Train: ParsableCommand {
     }
 }
 
+/// The credit line of the public datasets, recorded in models trained on them.
+func defaultCredit(for dataset: AudioDataset) -> String? {
+    switch dataset.layout {
+    case .esc50 where dataset.subset == .esc10:
+        return "ESC-10 (Karol J. Piczak, ESC-50, CC BY 3.0; recordings from freesound.org)"
+    case .esc50:
+        return "ESC-50 (Karol J. Piczak, CC BY-NC 3.0; recordings from freesound.org)"
+    case .urbanSound8K:
+        return "UrbanSound8K (J. Salamon, C. Jacobus, J. P. Bello, CC BY-NC 3.0; recordings from freesound.org)"
+    default:
+        return nil
+    }
+}
+
 /// One fold's training: network, trainer, validation, final model and report.
 struct TrainingRun {
     let prepared: PreparedDataset
+    let fingerprint: String
     let testFold: Int
     let recipe: RecipeOptions
     let folder: URL
     let resume: Bool
     let progress: ProgressReporter
+    let source: (network: EnvNet, path: String)?
+    let freezeThrough: String?
+    let credit: String?
 
     /// Trains and evaluates; returns the final clip accuracy on the test fold.
     func run() throws -> Double {
         let (training, test) = prepared.split(testFold: testFold)
         let classNames = prepared.classNames
-        let network = EnvNet(configuration: recipe.network(classCount: classNames.count), seed: recipe.seed)
+        let network = try source.map { try EnvNet.fineTuning(from: $0.network, classCount: classNames.count, seed: recipe.seed) }
+            ?? EnvNet(configuration: recipe.network(classCount: classNames.count), seed: recipe.seed)
         let trainer = try Trainer(network: network, training: training, classNames: classNames,
                                   configuration: recipe.recipe, runFolder: folder)
+        try trainer.freeze(through: freezeThrough)
+        let scheme = recipe.scheme
+        trainer.runSettings = [
+            "data fingerprint": fingerprint, "data layout": prepared.dataset.layout.rawValue,
+            "fold": String(testFold), "normalization": prepared.settings.description, "evaluation": scheme.description,
+            "network": network.configuration.description,
+        ]
+        if let source { trainer.runSettings["init from"] = URL(fileURLWithPath: source.path).standardizedFileURL.path }
         if let checkpoint = trainer.checkpointURL, FileManager.default.fileExists(atPath: checkpoint.path), !resume {
             throw ValidationError("\(folder.path) already holds a checkpoint: add --resume to continue it, or choose another --output")
         }
@@ -162,9 +252,9 @@ struct TrainingRun {
             printError("resumed \(folder.path) after epoch \(trainer.completedEpochs)")
             for record in trainer.history { print(record.line) }
         }
-        let scheme = recipe.scheme
         trainer.validation = ClipEvaluator.validation(on: test, scheme: scheme)
-        printError("fold \(testFold): \(training.count) training clips, \(test.count) test clips, \(network.configuration), run folder \(folder.path)")
+        printError("fold \(testFold): \(training.count) training clips, \(test.count) test clips, \(network.configuration), run folder \(folder.path)"
+                   + (source.map { ", starting from \($0.path)" } ?? "") + (freezeThrough.map { ", frozen through \($0)" } ?? ""))
         let epochs = recipe.recipe.effectiveEpochs
         // The curve is redrawn after every epoch, so a long run can be watched in a browser.
         let curveURL = folder.appendingPathComponent("training_curve.svg")
@@ -192,7 +282,12 @@ struct TrainingRun {
             }
         }
         let modelURL = folder.appendingPathComponent("model.safetensors")
-        try network.save(to: modelURL, classNames: classNames)
+        let description = ModelDescription(
+            configuration: network.configuration, classNames: classNames, preprocessing: prepared.settings, evaluation: scheme,
+            trainingSilenceThreshold: recipe.recipe.silenceThreshold, recipe: recipe.recipe,
+            dataset: DatasetRecord(layout: prepared.dataset.layout.rawValue, fingerprint: fingerprint, heldOutFold: testFold,
+                                   trainingClips: training.count, credit: credit ?? defaultCredit(for: prepared.dataset)))
+        try network.save(to: modelURL, description: description)
         let accuracy = trainer.history.last?.validationAccuracy ?? 0
         print(String(format: "fold %d: clip accuracy %.2f%% (%@); model saved to %@", testFold, accuracy * 100, "\(scheme)", modelURL.path))
         if !records.isEmpty { print("training curve: \(curveURL.path)") }

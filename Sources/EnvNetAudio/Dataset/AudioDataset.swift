@@ -81,6 +81,8 @@ public enum DatasetContentError: Error, CustomStringConvertible, Sendable, Equat
     case invalidFoldCount(Int, groups: Int)
     /// The path is not a dataset of the named layout.
     case notADataset(path: String, reason: String)
+    /// A model's classes and the dataset's differ.
+    case classMismatch(modelOnly: [String], dataOnly: [String])
 
     public var description: String {
         switch self {
@@ -97,6 +99,11 @@ public enum DatasetContentError: Error, CustomStringConvertible, Sendable, Equat
             return "cannot draw \(count) folds from \(groups) source recording(s): need 2 to \(max(2, groups)) folds"
         case let .notADataset(path, reason):
             return "\(path): \(reason)"
+        case let .classMismatch(modelOnly, dataOnly):
+            var parts: [String] = []
+            if !dataOnly.isEmpty { parts.append("the data has class(es) the model lacks: \(dataOnly.joined(separator: ", "))") }
+            if !modelOnly.isEmpty { parts.append("the model has class(es) missing from the data: \(modelOnly.joined(separator: ", "))") }
+            return "the model's classes differ from the dataset's: " + parts.joined(separator: "; ")
         }
     }
 }
@@ -186,6 +193,34 @@ public struct AudioDataset: Sendable {
         case .folderPerClass: "folder per class"
         }
         return "\(kind) at \(source.path)"
+    }
+
+    /// The same clips labelled by another ordering of the same class names (a model's), so that
+    /// label `i` means `classNames[i]`.
+    ///
+    /// - Parameter classNames: The names in the order wanted.
+    /// - Returns: The relabelled dataset.
+    /// - Throws: ``DatasetContentError/classMismatch(modelOnly:dataOnly:)`` naming every class that
+    ///   is in one list but not the other.
+    public func relabelled(as classNames: [String]) throws -> AudioDataset {
+        let wanted = Set(classNames), present = Set(self.classNames)
+        guard wanted == present, wanted.count == classNames.count else {
+            throw DatasetContentError.classMismatch(modelOnly: classNames.filter { !present.contains($0) },
+                                                    dataOnly: self.classNames.filter { !wanted.contains($0) })
+        }
+        let index = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($0.element, $0.offset) })
+        let clips = self.clips.map { var clip = $0; clip.label = index[self.classNames[clip.label]]!; return clip }
+        return AudioDataset(root: root, layout: layout, classNames: classNames, clips: clips, hasOwnFolds: hasOwnFolds,
+                            subset: subset, source: source)
+    }
+
+    /// The same dataset with only the clips of some folds (class names unchanged).
+    ///
+    /// - Parameter folds: The folds to keep.
+    /// - Returns: The smaller dataset.
+    public func restricted(toFolds folds: Set<Int>) -> AudioDataset {
+        AudioDataset(root: root, layout: layout, classNames: classNames, clips: clips(inFolds: folds), hasOwnFolds: hasOwnFolds,
+                     subset: subset, source: source)
     }
 
     // MARK: - Loading

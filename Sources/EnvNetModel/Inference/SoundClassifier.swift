@@ -34,21 +34,41 @@ public final class SoundClassifier: @unchecked Sendable {
     private let evaluator: ClipEvaluator
     private let loader: ClipLoader
 
-    /// Loads a classifier from weights saved by `EnvNet.save(to:classNames:)` (or PyTorch
-    /// safetensors with the interchange names).
+    /// How the model was made: classes, preprocessing, evaluation, recipe and data (the documented
+    /// defaults for files that do not record them).
+    public let modelDescription: ModelDescription
+
+    /// Loads a classifier from a model file. The preprocessing and the evaluation scheme are the
+    /// ones the file records (``ModelDescription``), unless given here.
     ///
     /// - Parameters:
-    ///   - weightsURL: The safetensors file.
-    ///   - scheme: The windowing and voting scheme (probability voting with a 0.2 s hop by default).
-    ///   - settings: The preprocessing; it must match training (peak normalization by default).
+    ///   - weightsURL: The safetensors file (written by this library, or PyTorch safetensors with
+    ///     the interchange names).
+    ///   - scheme: The windowing and voting scheme; nil uses the model's.
+    ///   - settings: The preprocessing; nil uses the model's (it must match training).
     ///   - batchSize: The most windows per forward pass.
     /// - Throws: `SafeTensorsError` for a damaged file, ``EnvNetError/incompatibleWeights(path:reason:)``
-    ///   for weights that are not an EnvNet, ``EnvNetError/invalidInput(_:)`` for an invalid
-    ///   scheme, batch size, or a preprocessing rate other than 16 kHz.
-    public convenience init(contentsOf weightsURL: URL, scheme: EvaluationScheme = .seedArticle,
-                            settings: PreprocessingSettings = .seedArticle, batchSize: Int = 32) throws {
-        let (network, classNames) = try EnvNet.load(from: weightsURL)
-        try self.init(network: network, classNames: classNames, scheme: scheme, settings: settings, batchSize: batchSize)
+    ///   for weights that are not an EnvNet (or of a newer schema), ``EnvNetError/invalidInput(_:)``
+    ///   for an invalid scheme, batch size, or a preprocessing rate other than 16 kHz.
+    public convenience init(contentsOf weightsURL: URL, scheme: EvaluationScheme? = nil,
+                            settings: PreprocessingSettings? = nil, batchSize: Int = 32) throws {
+        let (network, description) = try EnvNet.loadModel(from: weightsURL)
+        try self.init(network: network, description: description, scheme: scheme, settings: settings, batchSize: batchSize)
+    }
+
+    /// Wraps a network with its description (the classifier takes the network over).
+    ///
+    /// - Parameters:
+    ///   - network: The network.
+    ///   - description: Its classes, preprocessing and scheme.
+    ///   - scheme: Overrides the recorded scheme when given.
+    ///   - settings: Overrides the recorded preprocessing when given.
+    ///   - batchSize: The most windows per forward pass.
+    /// - Throws: As ``init(network:classNames:scheme:settings:batchSize:)``.
+    public convenience init(network: sending EnvNet, description: ModelDescription, scheme: EvaluationScheme? = nil,
+                            settings: PreprocessingSettings? = nil, batchSize: Int = 32) throws {
+        try self.init(network: network, classNames: description.classNames, scheme: scheme ?? description.evaluation,
+                      settings: settings ?? description.preprocessing, batchSize: batchSize, description: description)
     }
 
     /// Wraps a network that nobody else uses any more (it is put in evaluation mode).
@@ -61,8 +81,14 @@ public final class SoundClassifier: @unchecked Sendable {
     ///   - batchSize: The most windows per forward pass.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for a wrong number of class names, an invalid
     ///   scheme or batch size, or a preprocessing rate other than 16 kHz.
-    public init(network: sending EnvNet, classNames: [String], scheme: EvaluationScheme = .seedArticle,
-                settings: PreprocessingSettings = .seedArticle, batchSize: Int = 32) throws {
+    public convenience init(network: sending EnvNet, classNames: [String], scheme: EvaluationScheme = .seedArticle,
+                            settings: PreprocessingSettings = .seedArticle, batchSize: Int = 32) throws {
+        let description = ModelDescription(configuration: network.configuration, classNames: classNames, preprocessing: settings, evaluation: scheme)
+        try self.init(network: network, classNames: classNames, scheme: scheme, settings: settings, batchSize: batchSize, description: description)
+    }
+
+    private init(network: sending EnvNet, classNames: [String], scheme: EvaluationScheme,
+                 settings: PreprocessingSettings, batchSize: Int, description: ModelDescription) throws {
         guard classNames.count == network.configuration.classCount else {
             throw EnvNetError.invalidInput("\(classNames.count) class names for a network with \(network.configuration.classCount) classes")
         }
@@ -76,6 +102,7 @@ public final class SoundClassifier: @unchecked Sendable {
         self.scheme = scheme
         self.settings = settings
         self.loader = ClipLoader(settings: settings)
+        self.modelDescription = description
     }
 
     /// Classifies an audio file in any supported format (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC,

@@ -226,17 +226,38 @@ public final class EnvNet: Module {
     }
 
     /// The weights (parameters and running statistics) under their interchange names, with the
-    /// configuration and class names in the metadata.
+    /// configuration and class names in the metadata (and a ``ModelDescription`` with the documented
+    /// defaults for everything else).
     public func safeTensors(classNames: [String]) -> SafeTensors {
+        safeTensors(description: ModelDescription(configuration: configuration, classNames: classNames))
+    }
+
+    /// The weights under their interchange names, with the model description in the metadata.
+    public func safeTensors(description: ModelDescription) -> SafeTensors {
         var metadata: [String: String] = [MetadataKey.format: "pt"]
         if let json = try? JSONEncoder().encode(configuration) { metadata[MetadataKey.configuration] = String(decoding: json, as: UTF8.self) }
-        if let json = try? JSONEncoder().encode(classNames) { metadata[MetadataKey.classNames] = String(decoding: json, as: UTF8.self) }
+        if let json = try? JSONEncoder().encode(description.classNames) { metadata[MetadataKey.classNames] = String(decoding: json, as: UTF8.self) }
+        var described = description
+        described.configuration = configuration
+        described.inputLength = configuration.inputLength
+        metadata.merge(described.metadata) { $1 }
         return SafeTensors(tensors: stateDictionary(), metadata: metadata)
     }
 
     /// Saves the weights as safetensors, atomically.
     public func save(to url: URL, classNames: [String]) throws {
         try safeTensors(classNames: classNames).write(to: url)
+    }
+
+    /// Saves the weights with their model description, atomically.
+    /// - Parameters:
+    ///   - url: The file to write.
+    ///   - description: How the model is used: classes, preprocessing, evaluation, recipe, data.
+    public func save(to url: URL, description: ModelDescription) throws {
+        guard description.classNames.count == configuration.classCount else {
+            throw EnvNetError.invalidConfiguration("\(description.classNames.count) class names for a network of \(configuration.classCount) classes")
+        }
+        try safeTensors(description: description).write(to: url)
     }
 
     /// Loads weights saved by ``save(to:classNames:)`` or by PyTorch (`safetensors.torch.save_file`
@@ -246,14 +267,34 @@ public final class EnvNet: Module {
     /// - Throws: ``SafeTensorsError`` for a damaged file, ``EnvNetError/incompatibleWeights(path:reason:)``
     ///   naming the tensor for a missing, extra or wrongly shaped weight.
     public static func load(from url: URL) throws -> (network: EnvNet, classNames: [String]) {
+        let (network, description) = try loadModel(from: url)
+        return (network, description.classNames)
+    }
+
+    /// Loads a model file with its description: what the file records, or
+    /// ``ModelDescription/legacyDefaults(configuration:classNames:)`` for older and PyTorch files.
+    /// - Parameter url: The safetensors file.
+    /// - Returns: The network (in evaluation mode) and how to use it.
+    /// - Throws: As ``load(from:)``, and ``EnvNetError/incompatibleWeights(path:reason:)`` for a
+    ///   file of a newer metadata schema or of a network this library does not build.
+    public static func loadModel(from url: URL) throws -> (network: EnvNet, description: ModelDescription) {
         let file = try SafeTensors.read(from: url)
-        return try load(file, source: url.path)
+        return try loadModel(file, source: url.path)
     }
 
     /// Builds a network from safetensors contents; `source` names them in errors.
     public static func load(_ file: SafeTensors, source: String) throws -> (network: EnvNet, classNames: [String]) {
+        let (network, description) = try loadModel(file, source: source)
+        return (network, description.classNames)
+    }
+
+    /// Builds a network and its description from safetensors contents; `source` names them in errors.
+    public static func loadModel(_ file: SafeTensors, source: String) throws -> (network: EnvNet, description: ModelDescription) {
+        let recorded = try ModelDescription.read(from: file.metadata, source: source)
         var configuration: EnvNetConfiguration
-        if let text = file.metadata[MetadataKey.configuration] {
+        if let recorded {
+            configuration = recorded.configuration
+        } else if let text = file.metadata[MetadataKey.configuration] {
             do {
                 configuration = try JSONDecoder().decode(EnvNetConfiguration.self, from: Data(text.utf8))
             } catch {
@@ -281,7 +322,9 @@ public final class EnvNet: Module {
             }
         }
         var classNames = (0..<configuration.classCount).map { "class \($0)" }
-        if let text = file.metadata[MetadataKey.classNames] {
+        if let recorded {
+            classNames = recorded.classNames
+        } else if let text = file.metadata[MetadataKey.classNames] {
             guard let names = try? JSONDecoder().decode([String].self, from: Data(text.utf8)), names.count == configuration.classCount else {
                 throw EnvNetError.incompatibleWeights(path: source, reason: "metadata \(MetadataKey.classNames) does not list \(configuration.classCount) class names")
             }
@@ -301,7 +344,22 @@ public final class EnvNet: Module {
             throw EnvNetError.incompatibleWeights(path: source, reason: "\(error)")
         }
         network.eval()
-        return (network, classNames)
+        return (network, recorded ?? .legacyDefaults(configuration: configuration, classNames: classNames))
+    }
+
+    /// Runs the backward pass only through the layers after `layerName`, for fine-tuning with a
+    /// frozen front: those layers run in evaluation mode and keep nothing for a backward pass.
+    /// `[N, classes] -> gradient at the output of layerName`
+    /// - Parameters:
+    ///   - gradientOutput: The gradient of the loss with respect to the logits.
+    ///   - layerName: The last frozen layer; nil runs the whole backward pass.
+    public func backward(_ gradientOutput: Tensor, stoppingAfter layerName: String?) -> Tensor {
+        guard let layerName, let last = layers.children.firstIndex(where: { $0.name == layerName }) else {
+            return backward(gradientOutput)
+        }
+        var gradient = gradientOutput
+        for child in layers.children[(last + 1)...].reversed() { gradient = child.module.backward(gradient) }
+        return gradient
     }
 
     static func inferConfiguration(from tensors: [String: Tensor], source: String) throws -> EnvNetConfiguration {

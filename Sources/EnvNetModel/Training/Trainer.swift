@@ -36,6 +36,13 @@ public final class Trainer {
     /// Records of the finished epochs.
     public private(set) var history: [EpochRecord] = []
 
+    /// Settings of the run beyond the recipe (data fingerprint, fold, normalization, evaluation …),
+    /// saved in the checkpoint; ``resumeIfPossible()`` refuses a checkpoint whose settings differ,
+    /// naming each field that does.
+    public var runSettings: [String: String] = [:]
+    /// The last layer kept fixed (see ``freeze(through:)``); nil trains every layer.
+    public private(set) var frozenThrough: String?
+
     private let builder: BatchBuilder
     private let prefetcher: BatchPrefetcher
     private var gradient = Tensor.zeros([0])
@@ -84,6 +91,28 @@ public final class Trainer {
         prefetcher = BatchPrefetcher(builder: builder)
     }
 
+    /// Keeps the layers up to and including `layerName` fixed: their weights are not updated and
+    /// their BatchNorm statistics not changed (they run in evaluation mode while the rest trains),
+    /// and the backward pass stops after them.
+    ///
+    /// - Parameter layerName: A layer of the network before `fc7` (for example `pool2` to keep
+    ///   the front end, or `fc6` to train only the classifier); nil trains everything.
+    /// - Throws: ``TrainingError/invalidConfiguration(_:)`` naming the layers that can be frozen.
+    public func freeze(through layerName: String?) throws {
+        guard let layerName else { frozenThrough = nil; return }
+        let names = network.layers.children.map(\.name)
+        guard let index = names.firstIndex(of: layerName), index < names.count - 1 else {
+            throw TrainingError.invalidConfiguration("cannot freeze through '\(layerName)': choose one of \(names.dropLast().joined(separator: ", "))")
+        }
+        frozenThrough = layerName
+    }
+
+    /// The layer names that are frozen.
+    private var frozenLayers: Set<String> {
+        guard let frozenThrough, let index = network.layers.children.firstIndex(where: { $0.name == frozenThrough }) else { return [] }
+        return Set(network.layers.children[...index].map(\.name))
+    }
+
     // MARK: - Checkpoints
 
     private enum Key {
@@ -92,6 +121,7 @@ public final class Trainer {
         static let training = "envnet.training"
         static let history = "envnet.history"
         static let steps = "envnet.optimizer_steps"
+        static let run = "envnet.run"
     }
 
     /// Writes the checkpoint of the finished epochs, atomically.
@@ -105,6 +135,9 @@ public final class Trainer {
         file.metadata[Key.training] = String(decoding: try encoder.encode(configuration), as: UTF8.self)
         file.metadata[Key.history] = String(decoding: try encoder.encode(history), as: UTF8.self)
         file.metadata[Key.steps] = String(optimizer.stepCount)
+        var settings = runSettings
+        if let frozenThrough { settings["freeze through"] = frozenThrough }
+        file.metadata[Key.run] = String(decoding: try encoder.encode(settings), as: UTF8.self)
         try file.write(to: url)
     }
 
@@ -121,10 +154,16 @@ public final class Trainer {
               let recipe = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(recipeText.utf8)) else {
             throw mismatch("the checkpoint has no training recipe")
         }
-        var expected = configuration, found = recipe
-        expected.epochs = 0
-        found.epochs = 0  // a resumed run may train longer
-        guard expected == found else { throw mismatch("it was written with another recipe (\(recipeText))") }
+        var differences = Self.differingFields(configuration, recipe).filter { $0 != "epochs" }  // a resumed run may train longer
+        var expectedSettings = runSettings
+        if let frozenThrough { expectedSettings["freeze through"] = frozenThrough }
+        let foundSettings = file.metadata[Key.run].flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
+        for key in Set(expectedSettings.keys).union(foundSettings.keys).sorted() where expectedSettings[key] != foundSettings[key] {
+            differences.append("\(key) (checkpoint: \(foundSettings[key] ?? "none"), now: \(expectedSettings[key] ?? "none"))")
+        }
+        guard differences.isEmpty else {
+            throw mismatch("it was made under other settings: \(differences.joined(separator: "; ")); use the same flags, or another --output")
+        }
         guard let historyText = file.metadata[Key.history],
               let records = try? JSONDecoder().decode([EpochRecord].self, from: Data(historyText.utf8)) else {
             throw mismatch("the checkpoint has no epoch log")
@@ -144,6 +183,25 @@ public final class Trainer {
         history = records
         try writeLog()
         return true
+    }
+
+    /// The names of the recipe fields whose values differ, with both values.
+    static func differingFields(_ now: TrainingConfiguration, _ checkpoint: TrainingConfiguration) -> [String] {
+        func fields(_ recipe: TrainingConfiguration) -> [String: String] {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            guard let data = try? encoder.encode(recipe),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+            return object.mapValues { value in
+                (try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]))
+                    .map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
+            }
+        }
+        let (a, b) = (fields(now), fields(checkpoint))
+        return Set(a.keys).union(b.keys).sorted().compactMap { key in
+            guard a[key] != b[key] else { return nil }
+            return key == "epochs" ? key : "\(key) (checkpoint: \(b[key] ?? "none"), now: \(a[key] ?? "none"))"
+        }
     }
 
     private func writeLog() throws {
@@ -171,6 +229,9 @@ public final class Trainer {
             let epoch = history.count  // from 0
             let started = DispatchTime.now().uptimeNanoseconds
             network.train()
+            let frozen = frozenLayers
+            for child in network.layers.children where frozen.contains(child.name) { child.module.eval() }
+            let trainable = network.namedParameters().filter { !frozen.contains(String($0.key.prefix { $0 != "." })) }
             reseedDropout(epoch: epoch)
             let order = builder.order(epoch: epoch)
             var lossTotal: Double = 0, correct = 0
@@ -195,8 +256,8 @@ public final class Trainer {
                     throw TrainingError.diverged(epoch: epoch + 1, step: step + 1, loss: loss,
                                                  checkpoint: history.isEmpty ? nil : checkpointURL?.path)
                 }
-                _ = network.backward(gradient)
-                optimizer.step(network)
+                _ = network.backward(gradient, stoppingAfter: frozenThrough)
+                optimizer.step(parameters: trainable)
                 lossTotal += Double(loss) * Double(indices.count)
                 let predictions = logits.argmax(axis: 1).indices
                 correct += zip(predictions, labels).filter { $0 == $1 }.count
@@ -209,6 +270,7 @@ public final class Trainer {
                 network.eval()
                 validationAccuracy = try validation(network)
                 network.train()
+                for child in network.layers.children where frozen.contains(child.name) { child.module.eval() }
             }
             let record = EpochRecord(
                 epoch: epoch + 1, learningRate: Double(configuration.schedule.learningRate(base: configuration.learningRate, epoch: Double(epoch))),

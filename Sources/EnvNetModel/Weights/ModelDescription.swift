@@ -1,0 +1,183 @@
+import EnvNetAudio
+import Foundation
+
+/// The library's version, recorded in every model file it writes (`envnet --version` prints it).
+public enum EnvNetLibrary {
+    /// Semantic version of the package.
+    public static let version = "0.5.0"
+}
+
+/// Where a model's training data came from, recorded in the model file.
+public struct DatasetRecord: Codable, Sendable, Equatable, Hashable {
+    /// The layout the data was read as (`folders`, `manifest`, `esc50`, `urbansound8k`).
+    public var layout: String
+    /// ``AudioDataset/fingerprint()`` of the data.
+    public var fingerprint: String
+    /// The fold held out for testing; nil when the model was trained on every fold.
+    public var heldOutFold: Int?
+    /// Clips trained on.
+    public var trainingClips: Int
+    /// The data's credit line (for example the ESC-50 attribution), when it has one.
+    public var credit: String?
+
+    /// Creates a record.
+    ///
+    /// - Parameters:
+    ///   - layout: The layout name.
+    ///   - fingerprint: The data fingerprint.
+    ///   - heldOutFold: The test fold, or nil.
+    ///   - trainingClips: Clips trained on.
+    ///   - credit: A credit line.
+    public init(layout: String, fingerprint: String, heldOutFold: Int?, trainingClips: Int, credit: String? = nil) {
+        self.layout = layout
+        self.fingerprint = fingerprint
+        self.heldOutFold = heldOutFold
+        self.trainingClips = trainingClips
+        self.credit = credit
+    }
+}
+
+/// Everything needed to use a model file right, stored in its safetensors metadata: classes,
+/// network, rate and input length, preprocessing, silence rule, evaluation scheme, the recipe and
+/// the data it was trained on.
+///
+/// Metadata keys: `envnet.schema_version` and `envnet.network` (plain strings, read first, so
+/// that a file of a newer schema or another network is refused by name) and `envnet.model` (this
+/// structure as JSON). The older keys `envnet.configuration` and `envnet.class_names` are still
+/// written, so earlier versions of the library read the file too.
+///
+/// Files without `envnet.model` (written before schema 1, or converted from PyTorch) load with
+/// ``legacyDefaults(configuration:classNames:)``: peak normalization without zero trimming,
+/// probability voting with a 0.2 s hop, the training silence rule of peak 0.2, no recipe and no
+/// dataset record.
+public struct ModelDescription: Codable, Sendable, Equatable {
+    /// The metadata schema this library writes and the newest it reads.
+    public static let currentSchemaVersion = 1
+    /// The networks this library builds.
+    public static let knownNetworks = ["envnet"]
+
+    /// Metadata keys.
+    public enum Key {
+        public static let schemaVersion = "envnet.schema_version"
+        public static let network = "envnet.network"
+        public static let description = "envnet.model"
+    }
+
+    /// The metadata schema version.
+    public var schemaVersion: Int
+    /// The network family (`envnet`).
+    public var network: String
+    /// The network's sizes.
+    public var configuration: EnvNetConfiguration
+    /// One name per class, in output order.
+    public var classNames: [String]
+    /// The rate the network's input is at, in Hz.
+    public var sampleRate: Int
+    /// Samples per input window.
+    public var inputLength: Int
+    /// How recordings are normalized (and trimmed) before windowing.
+    public var preprocessing: PreprocessingSettings
+    /// The training rule: a crop whose peak after normalization is at or below this is silent.
+    public var trainingSilenceThreshold: Float
+    /// How a recording is cut into windows and voted at test time.
+    public var evaluation: EvaluationScheme
+    /// The training recipe; nil for files that did not record it.
+    public var recipe: TrainingConfiguration?
+    /// The data the model was trained on; nil when unknown.
+    public var dataset: DatasetRecord?
+    /// The library version that wrote the file.
+    public var libraryVersion: String
+
+    /// Creates a description.
+    ///
+    /// - Parameters:
+    ///   - configuration: The network's sizes.
+    ///   - classNames: One name per class.
+    ///   - preprocessing: The preprocessing.
+    ///   - evaluation: The evaluation scheme.
+    ///   - trainingSilenceThreshold: The training silence rule.
+    ///   - recipe: The recipe.
+    ///   - dataset: The data record.
+    public init(configuration: EnvNetConfiguration, classNames: [String], preprocessing: PreprocessingSettings = .seedArticle,
+                evaluation: EvaluationScheme = .seedArticle, trainingSilenceThreshold: Float = 0.2,
+                recipe: TrainingConfiguration? = nil, dataset: DatasetRecord? = nil) {
+        schemaVersion = Self.currentSchemaVersion
+        network = "envnet"
+        self.configuration = configuration
+        self.classNames = classNames
+        sampleRate = EnvNetConfiguration.sampleRate
+        inputLength = configuration.inputLength
+        self.preprocessing = preprocessing
+        self.trainingSilenceThreshold = trainingSilenceThreshold
+        self.evaluation = evaluation
+        self.recipe = recipe
+        self.dataset = dataset
+        libraryVersion = EnvNetLibrary.version
+    }
+
+    /// What a file without a description is taken to be (see the type's documentation).
+    ///
+    /// - Parameters:
+    ///   - configuration: The sizes read from the file or its tensors.
+    ///   - classNames: The class names read from the file, or `class 0` ….
+    /// - Returns: The description with the documented defaults.
+    public static func legacyDefaults(configuration: EnvNetConfiguration, classNames: [String]) -> ModelDescription {
+        var description = ModelDescription(configuration: configuration, classNames: classNames)
+        description.schemaVersion = 0
+        description.libraryVersion = "unknown"
+        return description
+    }
+
+    /// The metadata entries for this description.
+    var metadata: [String: String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var result = [Key.schemaVersion: String(schemaVersion), Key.network: network]
+        if let json = try? encoder.encode(self) { result[Key.description] = String(decoding: json, as: UTF8.self) }
+        return result
+    }
+
+    /// Reads the description from safetensors metadata.
+    ///
+    /// - Parameters:
+    ///   - metadata: The file's metadata.
+    ///   - source: Names the file in errors.
+    /// - Returns: The description, or nil when the file has none (an older or converted file).
+    /// - Throws: ``EnvNetError/incompatibleWeights(path:reason:)`` for a newer schema, an unknown
+    ///   network, or a description that does not decode or disagrees with itself.
+    static func read(from metadata: [String: String], source: String) throws -> ModelDescription? {
+        func fail(_ reason: String) -> EnvNetError { .incompatibleWeights(path: source, reason: reason) }
+        if let text = metadata[Key.schemaVersion] {
+            guard let version = Int(text), version >= 1 else { throw fail("metadata \(Key.schemaVersion) '\(text)' is not a schema version") }
+            guard version <= currentSchemaVersion else {
+                throw fail("written with metadata schema \(version), newer than this library's \(currentSchemaVersion) (EnvNet \(EnvNetLibrary.version)); update the library")
+            }
+        }
+        if let network = metadata[Key.network], !knownNetworks.contains(network) {
+            throw fail("network '\(network)' is not one this library builds (\(knownNetworks.joined(separator: ", ")))")
+        }
+        guard let text = metadata[Key.description] else { return nil }
+        guard let description = try? JSONDecoder().decode(ModelDescription.self, from: Data(text.utf8)) else {
+            throw fail("metadata \(Key.description) does not decode as a model description")
+        }
+        guard description.schemaVersion <= currentSchemaVersion else {
+            throw fail("written with metadata schema \(description.schemaVersion), newer than this library's \(currentSchemaVersion)")
+        }
+        guard knownNetworks.contains(description.network) else { throw fail("network '\(description.network)' is not one this library builds") }
+        guard description.classNames.count == description.configuration.classCount else {
+            throw fail("metadata \(Key.description) lists \(description.classNames.count) class names for \(description.configuration.classCount) classes")
+        }
+        guard description.sampleRate == EnvNetConfiguration.sampleRate, description.inputLength == description.configuration.inputLength else {
+            throw fail("metadata \(Key.description) records \(description.sampleRate) Hz and \(description.inputLength) samples, but EnvNet takes \(EnvNetConfiguration.sampleRate) Hz and \(description.configuration.inputLength)")
+        }
+        do {
+            try description.evaluation.validate()
+        } catch {
+            throw fail("metadata \(Key.description): \(error)")
+        }
+        guard description.trainingSilenceThreshold.isFinite, description.trainingSilenceThreshold >= 0 else {
+            throw fail("metadata \(Key.description): the silence threshold \(description.trainingSilenceThreshold) is not a non-negative number")
+        }
+        return description
+    }
+}

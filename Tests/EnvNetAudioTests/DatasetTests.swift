@@ -154,8 +154,7 @@ struct DatasetTests {
     }
 
     @Test func realESC10LoadsWhenPresent() throws {
-        let root = URL(fileURLWithPath: "/work/shared/data/ESC-10-16k")
-        guard FileManager.default.fileExists(atPath: root.path) else { return }
+        guard let root = sharedESC10Folder() else { return }
         let dataset = try ESC50Dataset(root: root, subset: .esc10, verifyingAudio: false)
         #expect(dataset.clips.count == 400)
         #expect(dataset.classNames.count == 10)

@@ -1,6 +1,7 @@
 import EnvNetTensor
 import Foundation
 @testable import EnvNetAudio
+import Testing
 
 /// Builds RIFF/WAVE bytes by hand, for encodings the writer does not produce and for
 /// deliberately broken files.
@@ -103,4 +104,22 @@ func toneAmplitude(_ signal: [Float], frequency: Double, sampleRate: Double,
 func rms(_ signal: ArraySlice<Float>) -> Double {
     guard !signal.isEmpty else { return 0 }
     return (signal.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(signal.count)).squareRoot()
+}
+
+/// The shared ESC-10 clips, found relative to the repository root (`../shared/data/ESC-10-16k`).
+/// Nil when they are absent on a developer's machine; under CI (`CI=true`) their absence is a
+/// failure, not a skip.
+func sharedESC10Folder(filePath: String = #filePath) -> URL? {
+    let repository = URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let folder = repository.deletingLastPathComponent().appendingPathComponent("shared/data/ESC-10-16k").standardizedFileURL
+    if FileManager.default.fileExists(atPath: folder.appendingPathComponent("meta/esc50.csv").path) { return folder }
+    if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record("the shared ESC-10 clips are missing: expected them at \(folder.path) (../shared beside the repository)")
+    }
+    return nil
+}
+
+/// A committed audio-format fixture (`Fixtures/formats/tone.<extension>`).
+func formatFixture(_ fileExtension: String) throws -> URL {
+    try #require(Bundle.module.url(forResource: "tone", withExtension: fileExtension, subdirectory: "Fixtures/formats"))
 }

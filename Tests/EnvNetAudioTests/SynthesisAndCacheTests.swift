@@ -109,7 +109,7 @@ struct SynthesisAndCacheTests {
         let loaded = try cache.load(dataset, settings: .seedArticle)
         #expect(!loaded.wasRebuilt)
         #expect(loaded.samples == built.samples)
-        #expect(loaded.clips == dataset.clips)
+        #expect(loaded.clips == AudioDataset(esc50: dataset).clips)
 
         // Different settings: rebuilt (and the file replaced, not added).
         let other = try cache.load(dataset, settings: .authorsRepository)
@@ -126,7 +126,7 @@ struct SynthesisAndCacheTests {
         #expect(afterChange.samples[0].count == 1600)
 
         // A damaged cache file is rebuilt rather than trusted.
-        let url = cache.cacheURL(for: dataset)
+        let url = cache.cacheURL(for: AudioDataset(esc50: dataset))
         var bytes = try Data(contentsOf: url)
         bytes.removeLast(7)
         try bytes.write(to: url)

@@ -174,8 +174,7 @@ struct WAVReaderTests {
     }
 
     @Test func realESC10FilesDecodeWhenPresent() throws {
-        let folder = URL(fileURLWithPath: "/work/shared/data/ESC-10-16k/audio")
-        guard FileManager.default.fileExists(atPath: folder.path) else { return }
+        guard let folder = sharedESC10Folder()?.appendingPathComponent("audio") else { return }
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
             .filter { $0.hasSuffix(".wav") }.sorted().prefix(2)
         #expect(names.count == 2)

@@ -53,6 +53,8 @@ public enum AudioFormat: String, Sendable, Hashable, Codable, CaseIterable, Cust
         let tag = ascii(0..<4)
         switch tag {
         case "RIFF", "RIFX":
+            // Too short to say: the WAV reader reports exactly where the header ends.
+            if bytes.count < 12 { return .supported(.wav) }
             return ascii(8..<12) == "WAVE" ? .supported(.wav) : .unsupported("RIFF \(ascii(8..<12).debugDescription) (not WAVE)")
         case "RF64", "BW64": return .unsupported("RF64/BW64 WAV")
         case "fLaC": return .supported(.flac)

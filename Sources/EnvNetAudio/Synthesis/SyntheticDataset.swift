@@ -97,6 +97,69 @@ public enum SyntheticDataset {
         return clips
     }
 
+    /// The sample rates the UrbanSound8K-layout generator cycles through (UrbanSound8K itself has
+    /// 8 kHz to 192 kHz).
+    public static let urbanSound8KRates = [44100, 48000, 22050, 8000, 96000, 11025, 192000, 16000]
+
+    /// Generates a dataset in UrbanSound8K layout: `audio/fold1` … `audio/foldN` and
+    /// `metadata/UrbanSound8K.csv` with the real header.
+    ///
+    /// Each source recording (`fsID`) gives two slices of the same class in the same fold; clip
+    /// durations are drawn from 0.3 s to `configuration.duration`, and rates, encodings (16-bit
+    /// PCM or 32-bit float) and channel counts (1 or 2) vary from source to source, as in
+    /// UrbanSound8K. `configuration.sampleRate` is not used.
+    ///
+    /// - Parameters:
+    ///   - root: The dataset folder.
+    ///   - configuration: Classes, clips per class (rounded up to an even number), folds (10 in
+    ///     UrbanSound8K), seed and the longest duration.
+    /// - Returns: The number of clips written.
+    /// - Throws: `AudioError` for invalid settings or when a file cannot be written.
+    @discardableResult
+    public static func generateUrbanSound8K(at root: URL, configuration: SyntheticDatasetConfiguration) throws -> Int {
+        guard configuration.clipsPerClass > 0, configuration.folds > 0, configuration.duration >= 0.3,
+              !configuration.classes.isEmpty else {
+            throw AudioError(source: root.path, problem: .invalidArgument("invalid synthetic dataset configuration"))
+        }
+        let sources = (configuration.clipsPerClass + 1) / 2
+        let jobs = configuration.classes.count * sources
+        for fold in 1...configuration.folds {
+            do {
+                try FileManager.default.createDirectory(at: root.appendingPathComponent("audio/fold\(fold)"), withIntermediateDirectories: true)
+            } catch {
+                throw AudioError(source: root.path, problem: .writeFailed(error.localizedDescription))
+            }
+        }
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("metadata"), withIntermediateDirectories: true)
+        let results = concurrentMap(count: jobs) { job -> [String] in
+            let classID = job / sources, index = job % sources
+            let fsID = 10_000 + classID * 1000 + index
+            // Folds by source, so that the two slices of a source share one.
+            let fold = index % configuration.folds + 1
+            var generator = SeededGenerator(seed: configuration.seed, stream: 0x5553_3800_0000 | UInt64(job))
+            var settings = configuration
+            settings.sampleRate = urbanSound8KRates[job % urbanSound8KRates.count]
+            let formats: [WAVSampleFormat] = [.pcm16, .float32]
+            let format = formats[generator.nextInt(below: formats.count)]
+            let channels = 1 + generator.nextInt(below: 2)
+            var rows: [String] = []
+            for slice in 0..<2 {
+                settings.duration = generator.nextDouble(in: 0.3...configuration.duration)
+                let mono = synthesizeClip(configuration.classes[classID], target: classID, index: index * 2 + slice, configuration: settings)
+                let name = "\(fsID)-\(classID)-0-\(slice).wav"
+                try WAVWriter.write(channels: Array(repeating: mono, count: channels), sampleRate: settings.sampleRate, format: format,
+                                    to: root.appendingPathComponent("audio/fold\(fold)/\(name)"))
+                let start = Double(slice) * 4
+                rows.append("\(name),\(fsID),\(start),\(start + settings.duration),1,\(fold),\(classID),\(configuration.classes[classID].name)")
+            }
+            return rows
+        }
+        let rows = try results.flatMap { try $0.get() }
+        let csv = "slice_file_name,fsID,start,end,salience,fold,classID,class\n" + rows.map { $0 + "\n" }.joined()
+        try AtomicFile.write(Data(csv.utf8), to: root.appendingPathComponent("metadata/UrbanSound8K.csv"))
+        return rows.count
+    }
+
     /// Synthesizes one complete clip (event, gaps, background, level), deterministically.
     ///
     /// - Parameters:

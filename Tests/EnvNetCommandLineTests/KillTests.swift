@@ -27,7 +27,7 @@ struct KillTests {
 
     /// `--resume` from the first launch on: without a checkpoint it starts from scratch.
     static func trainArguments(data: URL, cache: URL, output: URL) -> [String] {
-        ["train", "--data", data.path, "--cache", cache.path, "--subset", "esc50", "--fold", "5", "--output", output.path,
+        ["train", "--data", data.path, "--cache", cache.path, "--subset", "esc50", "--fold", "3", "--output", output.path,
          "--epochs", "\(epochs)", "--batch-size", "2", "--milestones", "6", "--hidden-units", "8", "--validate-every", "0",
          "--seed", "3", "--resume"]
     }
@@ -41,7 +41,8 @@ struct KillTests {
         try FileManager.default.createDirectory(at: meta, withIntermediateDirectories: true)
         var generator = SeededGenerator(seed: 8)
         var csv = "filename,fold,target,category,esc10,src_file,take\n"
-        for (index, (fold, target, frequency)) in [(1, 0, Float(300)), (2, 1, 2000), (5, 0, 350)].enumerated() {
+        // Every class needs 2 clips and no fold between 1 and the highest may be empty.
+        for (index, (fold, target, frequency)) in [(1, 0, Float(300)), (2, 1, 2000), (3, 0, 350), (3, 1, 2100)].enumerated() {
             let name = "\(fold)-\(index)-A-\(target).wav"
             let samples = (0..<26_000).map { 0.6 * sinf(2 * .pi * frequency * Float($0) / 16_000) + 0.05 * Float.random(in: -1...1, using: &generator) }
             try WAVWriter.write(samples, sampleRate: 16_000, format: .pcm16, to: audio.appendingPathComponent(name))

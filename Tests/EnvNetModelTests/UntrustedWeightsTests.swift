@@ -6,8 +6,28 @@ import Testing
 /// is checked against the tensors it holds before anything is allocated.
 @Suite("Untrusted weights: the claimed network must fit the file")
 struct UntrustedWeightsTests {
+    /// A small model as written before the model description existed (configuration and class names only).
     static func smallFile() -> SafeTensors {
-        EnvNet(configuration: EnvNetConfiguration(classCount: 3, hiddenUnits: 8), seed: 1).safeTensors(classNames: ["a", "b", "c"])
+        var file = EnvNet(configuration: EnvNetConfiguration(classCount: 3, hiddenUnits: 8), seed: 1).safeTensors(classNames: ["a", "b", "c"])
+        for key in [ModelDescription.Key.description, ModelDescription.Key.schemaVersion, ModelDescription.Key.network] { file.metadata[key] = nil }
+        return file
+    }
+
+    @Test func aHugeWidthClaimedByTheModelDescriptionIsRefusedWithoutAllocating() throws {
+        var description = ModelDescription(configuration: EnvNetConfiguration(classCount: 3, hiddenUnits: 8), classNames: ["a", "b", "c"])
+        description.configuration.hiddenUnits = 1_000_000_000_000
+        var file = EnvNet(configuration: EnvNetConfiguration(classCount: 3, hiddenUnits: 8), seed: 1).safeTensors(classNames: ["a", "b", "c"])
+        file.metadata[ModelDescription.Key.description] = String(decoding: try JSONEncoder().encode(description), as: UTF8.self)
+        file.metadata[EnvNet.MetadataKey.configuration] = nil
+        let message = Self.failure(file)
+        #expect(message.contains("fc5.weight") && message.contains("[8, 7700]"), "\(message)")
+    }
+
+    @Test func aDescriptionThatDisagreesWithTheOlderKeysIsRefused() throws {
+        var file = EnvNet(configuration: EnvNetConfiguration(classCount: 3, hiddenUnits: 8), seed: 1).safeTensors(classNames: ["a", "b", "c"])
+        file.metadata[EnvNet.MetadataKey.configuration] = try Self.configurationText(classCount: 3, hiddenUnits: 16)
+        let message = Self.failure(file)
+        #expect(message.contains("disagrees"), "\(message)")
     }
 
     static func configurationText(classCount: Int, hiddenUnits: Int) throws -> String {

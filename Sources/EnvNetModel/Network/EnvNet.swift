@@ -294,6 +294,11 @@ public final class EnvNet: Module {
         var configuration: EnvNetConfiguration
         if let recorded {
             configuration = recorded.configuration
+            // A file whose two records of the sizes disagree was edited by hand or damaged.
+            if let text = file.metadata[MetadataKey.configuration],
+               (try? JSONDecoder().decode(EnvNetConfiguration.self, from: Data(text.utf8))) != configuration {
+                throw EnvNetError.incompatibleWeights(path: source, reason: "metadata \(MetadataKey.configuration) disagrees with \(ModelDescription.Key.description)")
+            }
         } else if let text = file.metadata[MetadataKey.configuration] {
             do {
                 configuration = try JSONDecoder().decode(EnvNetConfiguration.self, from: Data(text.utf8))

@@ -148,6 +148,9 @@ struct Train: ParsableCommand {
     @OptionGroup var recipe: RecipeOptions
     @Option(help: "The test fold (default 5, or the highest fold when there are fewer).") var fold: Int?
     @Flag(help: "Train and evaluate every fold in turn.") var crossValidation = false
+    @Flag(help: "Train on every fold, holding none out (no validation): the model to ship once the held-out figures are known.")
+    var allFolds = false
+    @Option(help: "How model.safetensors stores its weights: f32 (exact) or f16 (half the size; loading widens it).") var storage = "f32"
     @Option(help: "The run folder (checkpoints, logs, model, report).") var output: String
     @Flag(help: "Continue from the run folder's checkpoint.") var resume = false
     @Option(help: "Start from a trained model: every layer keeps its weights but the classifier (fc7), rebuilt for this dataset's classes.")
@@ -159,6 +162,8 @@ struct Train: ParsableCommand {
     func validate() throws {
         if freezeThrough != nil, initFrom == nil { throw ValidationError("--freeze-through needs --init-from (a frozen layer must start trained)") }
         if crossValidation, fold != nil { throw ValidationError("--fold and --cross-validation exclude each other") }
+        if allFolds, fold != nil || crossValidation { throw ValidationError("--all-folds excludes --fold and --cross-validation") }
+        guard SafeTensors.StorageType(rawValue: storage) != nil else { throw ValidationError("--storage must be f32 or f16, not \(storage)") }
     }
 
     func run() throws {
@@ -178,18 +183,18 @@ struct Train: ParsableCommand {
             }
         }
         let dataset = try data.dataset(seed: recipe.seed)
-        let folds = crossValidation ? dataset.folds : [fold ?? (dataset.folds.contains(5) ? 5 : dataset.folds.last!)]
-        for testFold in folds { try dataset.checkTestFold(testFold) }
+        let folds: [Int?] = allFolds ? [nil] : crossValidation ? dataset.folds : [fold ?? (dataset.folds.contains(5) ? 5 : dataset.folds.last!)]
+        for case let testFold? in folds { try dataset.checkTestFold(testFold) }
         let normalization = data.normalization ?? source.map { $0.description.preprocessing.normalization == .int16FullScale ? "int16" : "peak" } ?? "peak"
         let settings = DataOptions.settings(normalization: normalization)
         let fingerprint = try dataset.fingerprint()
         let prepared = try data.prepare(dataset, settings: settings, progress: progress)
         var accuracies: [Double] = []
         for testFold in folds {
-            let folder = URL(fileURLWithPath: output).appendingPathComponent(crossValidation ? "fold-\(testFold)" : "")
+            let folder = URL(fileURLWithPath: output).appendingPathComponent(crossValidation ? "fold-\(testFold!)" : "")
             let result = try TrainingRun(prepared: prepared, fingerprint: fingerprint, testFold: testFold, recipe: recipe, folder: folder,
                                          resume: resume, progress: progress, source: source.map { ($0.network, initFrom!) },
-                                         freezeThrough: freezeThrough, credit: credit).run()
+                                         freezeThrough: freezeThrough, credit: credit, storage: SafeTensors.StorageType(rawValue: storage)!).run()
             accuracies.append(result)
         }
         if crossValidation {
@@ -220,7 +225,8 @@ func defaultCredit(for dataset: AudioDataset) -> String? {
 struct TrainingRun {
     let prepared: PreparedDataset
     let fingerprint: String
-    let testFold: Int
+    /// The held-out fold; nil trains on every fold.
+    let testFold: Int?
     let recipe: RecipeOptions
     let folder: URL
     let resume: Bool
@@ -228,10 +234,11 @@ struct TrainingRun {
     let source: (network: EnvNet, path: String)?
     let freezeThrough: String?
     let credit: String?
+    let storage: SafeTensors.StorageType
 
-    /// Trains and evaluates; returns the final clip accuracy on the test fold.
+    /// Trains and evaluates; returns the final clip accuracy on the test fold (0 without one).
     func run() throws -> Double {
-        let (training, test) = prepared.split(testFold: testFold)
+        let (training, test) = testFold.map { prepared.split(testFold: $0) } ?? (prepared.clips(inFolds: Set(prepared.dataset.folds)), [])
         let classNames = prepared.classNames
         let network = try source.map { try EnvNet.fineTuning(from: $0.network, classCount: classNames.count, seed: recipe.seed) }
             ?? EnvNet(configuration: recipe.network(classCount: classNames.count), seed: recipe.seed)
@@ -241,7 +248,7 @@ struct TrainingRun {
         let scheme = recipe.scheme
         trainer.runSettings = [
             "data fingerprint": fingerprint, "data layout": prepared.dataset.layout.rawValue,
-            "fold": String(testFold), "normalization": prepared.settings.description, "evaluation": scheme.description,
+            "fold": testFold.map(String.init) ?? "none (all folds trained)", "normalization": prepared.settings.description, "evaluation": scheme.description,
             "network": network.configuration.description,
         ]
         if let source { trainer.runSettings["init from"] = URL(fileURLWithPath: source.path).standardizedFileURL.path }
@@ -252,8 +259,9 @@ struct TrainingRun {
             printError("resumed \(folder.path) after epoch \(trainer.completedEpochs)")
             for record in trainer.history { print(record.line) }
         }
-        trainer.validation = ClipEvaluator.validation(on: test, scheme: scheme)
-        printError("fold \(testFold): \(training.count) training clips, \(test.count) test clips, \(network.configuration), run folder \(folder.path)"
+        if !test.isEmpty { trainer.validation = ClipEvaluator.validation(on: test, scheme: scheme) }
+        let foldName = testFold.map { "fold \($0)" } ?? "all folds"
+        printError("\(foldName): \(training.count) training clips, \(test.count) test clips, \(network.configuration), run folder \(folder.path)"
                    + (source.map { ", starting from \($0.path)" } ?? "") + (freezeThrough.map { ", frozen through \($0)" } ?? ""))
         let epochs = recipe.recipe.effectiveEpochs
         // The curve is redrawn after every epoch, so a long run can be watched in a browser.
@@ -261,7 +269,7 @@ struct TrainingRun {
         var records = trainer.history
         func drawCurve() throws {
             guard !records.isEmpty else { return }
-            try AtomicFile.write(Charts.trainingCurve(history: records, title: "EnvNet, fold \(testFold)"), to: curveURL)
+            try AtomicFile.write(Charts.trainingCurve(history: records, title: "EnvNet, \(foldName)"), to: curveURL)
         }
         try drawCurve()
         try trainer.run { event in
@@ -287,9 +295,13 @@ struct TrainingRun {
             trainingSilenceThreshold: recipe.recipe.silenceThreshold, recipe: recipe.recipe,
             dataset: DatasetRecord(layout: prepared.dataset.layout.rawValue, fingerprint: fingerprint, heldOutFold: testFold,
                                    trainingClips: training.count, credit: credit ?? defaultCredit(for: prepared.dataset)))
-        try network.save(to: modelURL, description: description)
+        try network.save(to: modelURL, description: description, storage: storage)
         let accuracy = trainer.history.last?.validationAccuracy ?? 0
-        print(String(format: "fold %d: clip accuracy %.2f%% (%@); model saved to %@", testFold, accuracy * 100, "\(scheme)", modelURL.path))
+        if let testFold {
+            print(String(format: "fold %d: clip accuracy %.2f%% (%@); model saved to %@", testFold, accuracy * 100, "\(scheme)", modelURL.path))
+        } else {
+            print("trained on all \(training.count) clips (no fold held out); model saved to \(modelURL.path)")
+        }
         if !records.isEmpty { print("training curve: \(curveURL.path)") }
         return accuracy
     }

@@ -102,3 +102,41 @@ struct ModelDescriptionTests {
         #expect(throws: AudioError.self) { try classifier.classify(contentsOf: fifo) }
     }
 }
+
+@Suite("Half-precision model files")
+struct HalfPrecisionFileTests {
+    @Test func f16StorageRoundsAsSwiftsFloat16AndLoadsWidened() throws {
+        var generator = SeededGenerator(seed: 16)
+        // Normal, subnormal, tie and boundary values, then random ones over many magnitudes.
+        var values: [Float] = [0, -0, 1, -1, 65504, -65504, 6.1035156e-05, 5.9604645e-08, 2.9802322e-08, 1.0009765625, 1.00048828125, 0.1, 1e-9]
+        for _ in 0..<4000 {
+            values.append(Float(generator.nextGaussian()) * Float(pow(10, Double(generator.nextInt(below: 12)) - 7)))
+        }
+        let file = SafeTensors(tensors: ["x": Tensor(values, shape: [values.count]), "big": Tensor([1, 70000], shape: [2])])
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("half-\(UUID().uuidString).safetensors")
+        try file.write(to: url, storage: .float16)
+        let read = try SafeTensors.read(from: url)
+        let widened = try #require(read.tensors["x"]).withUnsafeBufferPointer { Array($0) }
+        for (value, back) in zip(values, widened) {
+            #expect(back == Float(Float16(value)), "\(value) came back as \(back), Float16 gives \(Float(Float16(value)))")
+        }
+        // A tensor beyond half precision's range stays exact (F32).
+        #expect(read.tensors["big"] == Tensor([1, 70000], shape: [2]))
+        let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as! Int
+        #expect(size < 4 * values.count, "\(size) bytes: not stored as F16")
+    }
+
+    @Test func aHalfPrecisionModelGivesNearlyTheSameLogits() throws {
+        let network = EnvNet(configuration: EnvNetConfiguration(classCount: 3, hiddenUnits: 8), seed: 9)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("half-model-\(UUID().uuidString).safetensors")
+        try network.save(to: url, description: ModelDescription(configuration: network.configuration, classNames: ["a", "b", "c"]), storage: .float16)
+        let (loaded, _) = try EnvNet.loadModel(from: url)
+        network.eval()
+        var generator = SeededGenerator(seed: 2)
+        let input = Tensor((0..<(2 * 24_014)).map { _ in Float(generator.nextGaussian()) * 0.3 }, shape: [2, 1, 1, 24_014])
+        let a = network(input).withUnsafeBufferPointer { Array($0) }, b = loaded(input).withUnsafeBufferPointer { Array($0) }
+        let scale = a.map { abs($0) }.max()!
+        let largest = zip(a, b).map { abs($0 - $1) }.max()!
+        #expect(largest <= 1e-2 * scale, "largest logit difference \(largest) at scale \(scale)")
+    }
+}

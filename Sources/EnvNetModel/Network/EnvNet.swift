@@ -253,11 +253,12 @@ public final class EnvNet: Module {
     /// - Parameters:
     ///   - url: The file to write.
     ///   - description: How the model is used: classes, preprocessing, evaluation, recipe, data.
-    public func save(to url: URL, description: ModelDescription) throws {
+    ///   - storage: F32 (exact, the default) or F16 (half the size; loading widens it to F32).
+    public func save(to url: URL, description: ModelDescription, storage: SafeTensors.StorageType = .float32) throws {
         guard description.classNames.count == configuration.classCount else {
             throw EnvNetError.invalidConfiguration("\(description.classNames.count) class names for a network of \(configuration.classCount) classes")
         }
-        try safeTensors(description: description).write(to: url)
+        try safeTensors(description: description).write(to: url, storage: storage)
     }
 
     /// Loads weights saved by ``save(to:classNames:)`` or by PyTorch (`safetensors.torch.save_file`

@@ -170,15 +170,32 @@ public struct SafeTensors: Sendable {
         return SafeTensors(tensors: tensors, metadata: metadata)
     }
 
-    /// The file's bytes: tensors in name order, F32 little-endian, header padded to 8 bytes.
-    public func encoded() -> Data {
+    /// How tensor values are stored in a written file.
+    public enum StorageType: String, Sendable, CaseIterable {
+        /// IEEE single precision (`F32`), exact.
+        case float32 = "f32"
+        /// IEEE half precision (`F16`): half the size, about 3 significant digits. A tensor with a
+        /// value beyond half precision's range (65504) or a non-finite value stays `F32`.
+        case float16 = "f16"
+    }
+
+    /// The file's bytes: tensors in name order, little-endian, header padded to 8 bytes.
+    /// - Parameter storage: F32 (the default) or F16 for every tensor that fits.
+    public func encoded(storage: StorageType = .float32) -> Data {
         let names = tensors.keys.sorted()
         var header: [String: Any] = [:]
         var offset = 0
+        var halves: Set<String> = []
         for name in names {
             let tensor = tensors[name]!
-            header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + tensor.count * 4]] as [String: Any]
-            offset += tensor.count * 4
+            var elementSize = 4
+            if storage == .float16, tensor.withUnsafeBufferPointer({ $0.allSatisfy { $0.isFinite && Swift.abs($0) <= 65504 } }) {
+                halves.insert(name)
+                elementSize = 2
+            }
+            header[name] = ["dtype": elementSize == 2 ? "F16" : "F32", "shape": tensor.shape,
+                            "data_offsets": [offset, offset + tensor.count * elementSize]] as [String: Any]
+            offset += tensor.count * elementSize
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)
@@ -188,17 +205,46 @@ public struct SafeTensors: Sendable {
         data.append(json)
         for name in names {
             tensors[name]!.withUnsafeBufferPointer { values in
-                var littleEndian = values.map { $0.bitPattern.littleEndian }
-                littleEndian.withUnsafeMutableBytes { data.append(contentsOf: $0) }
+                if halves.contains(name) {
+                    var littleEndian = values.map { Self.floatToHalf($0).littleEndian }
+                    littleEndian.withUnsafeMutableBytes { data.append(contentsOf: $0) }
+                } else {
+                    var littleEndian = values.map { $0.bitPattern.littleEndian }
+                    littleEndian.withUnsafeMutableBytes { data.append(contentsOf: $0) }
+                }
             }
         }
         return data
     }
 
     /// Writes the file atomically (a temporary file, then a rename).
+    /// - Parameter storage: F32 (the default) or F16.
     /// - Throws: `FileWriteError` when the file cannot be written.
-    public func write(to url: URL) throws {
-        try AtomicFile.write(encoded(), to: url)
+    public func write(to url: URL, storage: StorageType = .float32) throws {
+        try AtomicFile.write(encoded(storage: storage), to: url)
+    }
+
+    /// Rounds to the nearest half-precision value (ties to even); the caller keeps values within range.
+    static func floatToHalf(_ value: Float) -> UInt16 {
+        let bits = value.bitPattern
+        let sign = UInt16((bits >> 16) & 0x8000)
+        let exponent = Int((bits >> 23) & 0xFF) - 127 + 15
+        var mantissa = bits & 0x7F_FFFF
+        if exponent >= 31 { return sign | 0x7C00 }
+        if exponent <= 0 {
+            // Subnormal half (or zero): shift the implicit bit in, round to nearest even.
+            guard exponent >= -10 else { return sign }
+            mantissa |= 0x80_0000
+            let shift = UInt32(14 - exponent)
+            let half = mantissa >> shift
+            let remainder = mantissa & ((1 << shift) - 1), halfway = UInt32(1) << (shift - 1)
+            let rounded = half + ((remainder > halfway || (remainder == halfway && half & 1 == 1)) ? 1 : 0)
+            return sign | UInt16(rounded)
+        }
+        var result = UInt32(exponent) << 10 | (mantissa >> 13)
+        let remainder = mantissa & 0x1FFF
+        if remainder > 0x1000 || (remainder == 0x1000 && result & 1 == 1) { result += 1 }  // may carry into the exponent: correct
+        return sign | UInt16(result)
     }
 
     /// Headers nested deeper than this are refused before JSON parsing.

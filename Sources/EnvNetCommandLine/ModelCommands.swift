@@ -41,13 +41,19 @@ struct Evaluate: ParsableCommand {
         if let normalization = data.normalization, normalization != recordedNormalization {
             throw ValidationError("--normalization \(normalization) differs from the model's (\(recordedNormalization)); leave it out to use the model's")
         }
-        let fullDataset = try data.dataset(seed: model.recipe?.seed ?? 0)
+        // Drawn folds are drawn again as in training: the model records their count and the seed.
+        let fullDataset = try data.dataset(seed: model.recipe?.seed ?? 0, defaultFolds: model.dataset?.foldCount ?? 5)
         let dataset = try fullDataset.relabelled(as: model.classNames)
         let fold = self.fold ?? model.dataset?.heldOutFold ?? 5
         guard dataset.folds.contains(fold) else { throw ValidationError("fold \(fold) is not in the dataset (folds \(dataset.folds))") }
-        if let record = model.dataset, let trainedFold = record.heldOutFold, trainedFold != fold,
-           let fingerprint = try? fullDataset.fingerprint(), fingerprint == record.fingerprint {
-            printError("warning: the model was trained on this data holding out fold \(trainedFold), so fold \(fold) was trained on")
+        if let record = model.dataset, let fingerprint = try? fullDataset.fingerprint(), fingerprint == record.fingerprint {
+            if let trainedFold = record.heldOutFold, trainedFold != fold {
+                printError("warning: the model was trained on this data holding out fold \(trainedFold), so fold \(fold) was trained on")
+            } else if record.heldOutFold == nil {
+                printError("warning: the model was trained on every fold of this data, so the accuracy below is on training clips")
+            }
+        } else if let record = model.dataset, record.foldsWereDrawn == true, data.folds.map({ $0 != record.foldCount }) ?? false {
+            printError("warning: the model's folds were drawn as \(record.foldCount ?? 0) folds; with --folds \(data.folds ?? 0) the folds differ, and the test fold may hold training clips")
         }
         let prepared = try data.prepare(dataset, settings: model.preprocessing, progress: progress)
         let test = prepared.clips(inFolds: [fold])

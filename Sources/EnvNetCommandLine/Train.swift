@@ -8,7 +8,8 @@ struct DataOptions: ParsableArguments {
     var data: String
     @Option(help: "The layout: folders, manifest, esc50 or urbansound8k (default: detected from the folder).") var layout: String?
     @Option(help: "For the esc50 layout: esc50 (all classes) or esc10 (the ESC-10 subset, renumbered 0-9).") var subset: String = "esc50"
-    @Option(help: "Folds to draw (stratified by class, groups kept together) when the dataset has none of its own.") var folds = 5
+    @Option(help: "Folds to draw (stratified by class, groups kept together) when the dataset has none of its own. Default: 5 for training; the model's own for evaluate.")
+    var folds: Int?
     @Option(help: "Normalization: peak (divide by max |x|, the seed article) or int16 (divide by 32768 and trim zeros, the authors' repository). Default: peak for training; the model's own for evaluate.")
     var normalization: String?
     @Option(help: "Folder of the preprocessing cache (default: ~/.cache/envnet).") var cache: String?
@@ -23,7 +24,7 @@ struct DataOptions: ParsableArguments {
                 throw ValidationError("--layout must be one of \(DatasetLayout.allCases.map(\.rawValue).joined(separator: ", ")), not \(layout)")
             }
         }
-        guard (2...100).contains(folds) else { throw ValidationError("--folds must be between 2 and 100, got \(folds)") }
+        if let folds { guard (2...100).contains(folds) else { throw ValidationError("--folds must be between 2 and 100, got \(folds)") } }
     }
 
     static func settings(normalization: String) -> PreprocessingSettings {
@@ -31,9 +32,12 @@ struct DataOptions: ParsableArguments {
     }
 
     /// The dataset's metadata and file tree, without decoding audio.
-    func dataset(seed: UInt64) throws -> AudioDataset {
+    /// - Parameters:
+    ///   - seed: The seed of drawn folds.
+    ///   - defaultFolds: The fold count when `--folds` is not given.
+    func dataset(seed: UInt64, defaultFolds: Int = 5) throws -> AudioDataset {
         try AudioDataset.load(from: URL(fileURLWithPath: data), layout: layout.flatMap(DatasetLayout.init(rawValue:)),
-                              subset: ESC50Subset(rawValue: subset)!, foldCount: folds, seed: seed)
+                              subset: ESC50Subset(rawValue: subset)!, foldCount: folds ?? defaultFolds, seed: seed)
     }
 
     /// Reads every header and prints the summary (the last check before long work), then decodes
@@ -72,14 +76,15 @@ struct RecipeOptions: ParsableArguments {
     @Flag(help: "Strong augmentation (random time scale and gain).") var strongAugment = false
     @Option(help: "Seed of the initial weights and of everything random in training.") var seed: UInt64 = 0
     @Option(help: "Validate every N epochs (0: only at the end).") var validateEvery = 1
-    @Option(help: "Network variant: official (input 24014) or seed (input 24000, padded 1-D front end).") var variant = "official"
-    /// ArgumentParser cannot tell a default from a given value; --init-from takes the model's variant.
-    var variantWasGiven: Bool { CommandLine.arguments.contains("--variant") }
-    @Option(help: "Width of fc5 and fc6.") var hiddenUnits = 4096
+    // Optional, so that --init-from can tell a given value (refused when it differs from the
+    // model's) from the default (the model's own).
+    @Option(help: "Network variant: official (input 24014) or seed (input 24000, padded 1-D front end). Default: official, or the --init-from model's.")
+    var variant: String?
+    @Option(help: "Width of fc5 and fc6. Default: 4096, or the --init-from model's.") var hiddenUnits: Int?
     @Option(help: "Evaluation scheme: voting (1.5 s windows, 0.2 s hop) or ten-crop.") var evaluation = "voting"
 
     func validate() throws {
-        guard EnvNetConfiguration.Variant(rawValue: variant) != nil else { throw ValidationError("--variant must be official or seed") }
+        guard EnvNetConfiguration.Variant(rawValue: variant ?? "official") != nil else { throw ValidationError("--variant must be official or seed") }
         guard ["voting", "ten-crop"].contains(evaluation) else { throw ValidationError("--evaluation must be voting or ten-crop") }
         guard parsedMilestones != nil else { throw ValidationError("--milestones must be comma-separated whole numbers, like 80,100,120") }
         do {
@@ -115,7 +120,7 @@ struct RecipeOptions: ParsableArguments {
     var scheme: EvaluationScheme { evaluation == "voting" ? .seedArticle : .authorsRepository }
 
     func network(classCount: Int) -> EnvNetConfiguration {
-        EnvNetConfiguration(variant: EnvNetConfiguration.Variant(rawValue: variant)!, classCount: classCount, hiddenUnits: hiddenUnits)
+        EnvNetConfiguration(variant: EnvNetConfiguration.Variant(rawValue: variant ?? "official")!, classCount: classCount, hiddenUnits: hiddenUnits ?? 4096)
     }
 }
 
@@ -178,8 +183,12 @@ struct Train: ParsableCommand {
             }
         }
         if let source {
-            guard source.network.configuration.variant.rawValue == recipe.variant || recipe.variantWasGiven == false else {
-                throw ValidationError("--variant \(recipe.variant) differs from the --init-from model's \(source.network.configuration.variant.rawValue)")
+            let model = source.network.configuration
+            if let variant = recipe.variant, variant != model.variant.rawValue {
+                throw ValidationError("--variant \(variant) differs from the --init-from model's \(model.variant.rawValue)")
+            }
+            if let width = recipe.hiddenUnits, width != model.hiddenUnits {
+                throw ValidationError("--hidden-units \(width) differs from the --init-from model's \(model.hiddenUnits) (fine-tuning keeps fc5 and fc6)")
             }
         }
         let dataset = try data.dataset(seed: recipe.seed)
@@ -294,7 +303,8 @@ struct TrainingRun {
             configuration: network.configuration, classNames: classNames, preprocessing: prepared.settings, evaluation: scheme,
             trainingSilenceThreshold: recipe.recipe.silenceThreshold, recipe: recipe.recipe,
             dataset: DatasetRecord(layout: prepared.dataset.layout.rawValue, fingerprint: fingerprint, heldOutFold: testFold,
-                                   trainingClips: training.count, credit: credit ?? defaultCredit(for: prepared.dataset)))
+                                   trainingClips: training.count, credit: credit ?? defaultCredit(for: prepared.dataset),
+                                   foldCount: prepared.dataset.folds.count, foldsWereDrawn: !prepared.dataset.hasOwnFolds))
         try network.save(to: modelURL, description: description, storage: storage)
         let accuracy = trainer.history.last?.validationAccuracy ?? 0
         if let testFold {

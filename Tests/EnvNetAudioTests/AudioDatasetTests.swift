@@ -189,4 +189,24 @@ struct AudioDatasetTests {
             try dataset.relabelled(as: ["dog", "engine"])
         }
     }
+
+    @Test func linkedFilesAreFingerprintedByTheirTargetsAndDuplicatePathsAreOneFile() throws {
+        let root = try makeTemporaryDirectory()
+        defer { removeTemporaryDirectory(root) }
+        for label in ["a", "b"] {
+            for index in 0..<2 {
+                try Self.writeClip(root.appendingPathComponent("store/\(label)\(index).wav"))
+                try FileManager.default.createDirectory(at: root.appendingPathComponent("data/\(label)"), withIntermediateDirectories: true)
+                try FileManager.default.createSymbolicLink(at: root.appendingPathComponent("data/\(label)/\(index).wav"),
+                                                           withDestinationURL: root.appendingPathComponent("store/\(label)\(index).wav"))
+            }
+        }
+        let before = try AudioDataset.load(from: root.appendingPathComponent("data"), foldCount: 2).fingerprint()
+        try Self.writeClip(root.appendingPathComponent("store/a0.wav"), seconds: 0.3)  // the target is re-encoded
+        #expect(try AudioDataset.load(from: root.appendingPathComponent("data"), foldCount: 2).fingerprint() != before)
+
+        let manifest = root.appendingPathComponent("store/list.csv")
+        try Data("path,label\na0.wav,a\n./a0.wav,a\na1.wav,a\nb0.wav,b\nb1.wav,b\n".utf8).write(to: manifest)
+        #expect { try AudioDataset.load(from: manifest, foldCount: 2) } throws: { "\($0)".contains("list.csv:3") && "\($0)".contains("same file") }
+    }
 }

@@ -325,7 +325,9 @@ public struct AudioDataset: Sendable {
             let path = row[pathColumn], label = row[labelColumn].trimmingCharacters(in: .whitespaces)
             guard !path.isEmpty else { throw fail("empty path") }
             guard !label.isEmpty else { throw fail("empty label for '\(path)'") }
-            guard seen.insert(path).inserted else { throw fail("duplicate path '\(path)'") }
+            // `a.wav`, `./a.wav` and `x/../a.wav` are one file: compare and group them as one.
+            let canonical = URL(fileURLWithPath: path, relativeTo: file.deletingLastPathComponent()).standardizedFileURL.path
+            guard seen.insert(canonical).inserted else { throw fail("duplicate path '\(path)' (the same file as an earlier row)") }
             var fold: Int?
             if let foldColumn {
                 guard let value = Int(row[foldColumn].trimmingCharacters(in: .whitespaces)), (1...100).contains(value) else {
@@ -333,7 +335,7 @@ public struct AudioDataset: Sendable {
                 }
                 fold = value
             }
-            let group = groupColumn.map { row[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? path
+            let group = groupColumn.map { row[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? canonical
             records.append((path, label, fold, group))
         }
         let classNames = Array(Set(records.map(\.label))).sorted()

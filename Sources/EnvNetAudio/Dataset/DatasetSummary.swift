@@ -27,7 +27,9 @@ public struct DatasetSummary: Sendable, CustomStringConvertible {
         func histogram<K: Comparable>(_ values: [K: Int], _ name: (K) -> String) -> String {
             values.sorted { $0.key < $1.key }.map { "\(name($0.key)) \($0.value)" }.joined(separator: ", ")
         }
-        let hours = Int(totalSeconds) / 3600, minutes = Int(totalSeconds) % 3600 / 60, seconds = totalSeconds.truncatingRemainder(dividingBy: 60)
+        // Headers are the files' claims: clamp before converting, so a crafted length cannot trap.
+        let total = min(max(totalSeconds, 0), 1e12)
+        let hours = Int(total) / 3600, minutes = Int(total) % 3600 / 60, seconds = total.truncatingRemainder(dividingBy: 60)
         var lines = ["dataset: \(name)"]
         lines.append("  \(clipsPerClass.count) classes: " + clipsPerClass.map { "\($0.name) \($0.clips)" }.joined(separator: ", "))
         lines.append("  \(clipsPerFold.reduce(0) { $0 + $1.clips }) clips in \(clipsPerFold.count) folds (\(hasOwnFolds ? "the dataset's own" : "drawn, stratified by class")): "
@@ -99,7 +101,8 @@ extension AudioDataset {
         var problems: [AudioFileProblem] = []
         for clip in clips {
             let url = url(for: clip)
-            guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber else {
+            // Through symbolic links: the fingerprint is of the data, not of the links.
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path))?[.size] as? NSNumber else {
                 problems.append(AudioFileProblem(path: url.path, isMissing: true, reason: "missing"))
                 continue
             }

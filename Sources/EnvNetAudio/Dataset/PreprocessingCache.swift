@@ -27,8 +27,9 @@ public struct PreprocessedDataset: Sendable {
 /// M bytes                     JSON array of {clip, sampleCount}, padded with spaces to 4 bytes
 /// Float32 samples             every clip's samples, concatenated in clip order
 /// ```
-/// The key hashes the format version, the preprocessing settings, the subset, and for every
-/// clip its file name, label, fold, file size and modification time. A file whose magic,
+/// The key hashes the format version, the preprocessing settings, the layout, and for every
+/// clip its path, file size and modification time (through symbolic links). Labels and folds are
+/// not in it: relabelling or drawing other folds reuses the decoded samples. A file whose magic,
 /// version, key or sizes do not match is stale and rebuilt; it is never trusted.
 ///
 /// Building decodes clips in parallel and reports progress; the file is written atomically,
@@ -73,13 +74,14 @@ public struct PreprocessingCache: Sendable {
         var problems: [AudioFileProblem] = []
         for clip in dataset.clips {
             let url = dataset.url(for: clip)
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path),
                   let size = attributes[.size] as? NSNumber,
                   let modified = attributes[.modificationDate] as? Date else {
                 problems.append(AudioFileProblem(path: url.path, isMissing: true, reason: "missing"))
                 continue
             }
-            description += "\(clip.path)\t\(clip.label)\t\(clip.fold)\t\(size.int64Value)\t"
+            // Labels and folds are not part of the key: relabelling or re-drawing folds needs no new decoding.
+            description += "\(clip.path)\t\(size.int64Value)\t"
                 + "\(Int64((modified.timeIntervalSince1970 * 1_000_000).rounded()))\n"
         }
         if !problems.isEmpty { throw DatasetError.unusableAudioFiles(problems) }
@@ -209,7 +211,7 @@ public struct PreprocessingCache: Sendable {
                   let entries = try? JSONDecoder().decode(
                       [ClipEntry].self,
                       from: Data(bytes[Self.fixedHeaderSize..<samplesStart])),
-                  entries.map(\.clip) == clips,
+                  entries.map(\.clip.path) == clips.map(\.path),
                   entries.allSatisfy({ $0.sampleCount >= 0 }),
                   samplesStart + entries.reduce(0, { $0 + $1.sampleCount }) * 4 == bytes.count
             else { return nil }

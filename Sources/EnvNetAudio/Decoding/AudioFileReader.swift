@@ -9,6 +9,14 @@ import Musl
 import Darwin
 #endif
 
+#if canImport(Glibc)
+private let systemRead = Glibc.read
+#elseif canImport(Musl)
+private let systemRead = Musl.read
+#elseif canImport(Darwin)
+private let systemRead = Darwin.read
+#endif
+
 /// Reads audio files of every supported ``AudioFormat`` as mono `Float` samples at their own rate.
 ///
 /// The format is recognised from the first bytes. WAV goes to ``WAVReader``; FLAC, Ogg Vorbis, Opus,
@@ -34,7 +42,7 @@ public enum AudioFileReader {
         let descriptor = try openRegularFile(url)
         defer { close(descriptor) }
         var head = [UInt8](repeating: 0, count: 4096)
-        let count = head.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, 4096) }
+        let count = head.withUnsafeMutableBytes { systemRead(descriptor, $0.baseAddress, 4096) }
         guard count >= 0 else { throw AudioError(source: url.path, problem: .readFailed(String(cString: strerror(errno)))) }
         return AudioFormat.detect(Array(head.prefix(count)))
     }
@@ -68,6 +76,10 @@ public enum AudioFileReader {
             return DecodedAudioFile(info: Self.info(ofWAV: audio.info), mono: audio.mono, isTruncated: audio.info.isDataTruncated)
         }
         let file = try SndFile(url: url, expected: format)
+        // libsndfile estimates MP3 lengths; other headers are believed enough to refuse early.
+        guard format == .mp3 || file.info.frameCount <= maximumFrames else {
+            throw AudioError(source: url.path, problem: .tooLong(frames: file.info.frameCount, limit: maximumFrames))
+        }
         var mono: [Float] = []
         mono.reserveCapacity(min(max(file.info.frameCount, 0), 1 << 22))
         while let chunk = try file.next(maximumFrames: 1 << 16) {
@@ -176,6 +188,7 @@ public final class AudioFileStream {
 
 /// One open libsndfile handle.
 final class SndFile {
+    private static let openLock = NSLock()
     let info: AudioFileInfo
     private let path: String
     private var handle: OpaquePointer?
@@ -184,9 +197,14 @@ final class SndFile {
         path = url.path
         let descriptor = try AudioFileReader.openRegularFile(url)
         var details = SF_INFO()
-        // sf_open_fd closes the descriptor itself when opening fails (close_desc is true).
-        guard let opened = sf_open_fd(descriptor, Int32(SFM_READ), &details, 1) else {
-            throw AudioError(source: url.path, problem: .decodeFailed(format: expected.rawValue, reason: String(cString: sf_strerror(nil))))
+        // sf_open_fd closes the descriptor itself when opening fails (close_desc is true). The
+        // reason of a failed open is libsndfile's global error state, so opens are serialised.
+        let opening: (OpaquePointer?, String) = Self.openLock.withLock {
+            let handle = sf_open_fd(descriptor, Int32(SFM_READ), &details, 1)
+            return (handle, handle == nil ? String(cString: sf_strerror(nil)) : "")
+        }
+        guard let opened = opening.0 else {
+            throw AudioError(source: url.path, problem: .decodeFailed(format: expected.rawValue, reason: opening.1))
         }
         handle = opened
         let problem: AudioError.Problem? = if details.channels < 1 {
@@ -224,7 +242,7 @@ final class SndFile {
         if got <= 0 {
             let code = sf_error(handle)
             close()
-            if code != 0, got < 0 {
+            if code != Int32(SF_ERR_NO_ERROR) {
                 throw AudioError(source: path, problem: .decodeFailed(format: info.format.rawValue, reason: String(cString: sf_error_number(code))))
             }
             return nil

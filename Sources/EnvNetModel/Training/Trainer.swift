@@ -157,7 +157,10 @@ public final class Trainer {
         var differences = Self.differingFields(configuration, recipe).filter { $0 != "epochs" }  // a resumed run may train longer
         var expectedSettings = runSettings
         if let frozenThrough { expectedSettings["freeze through"] = frozenThrough }
-        let foundSettings = file.metadata[Key.run].flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
+        guard let runText = file.metadata[Key.run],
+              let foundSettings = try? JSONDecoder().decode([String: String].self, from: Data(runText.utf8)) else {
+            throw mismatch("the checkpoint records no data fingerprint or run settings (written by an older version), so it cannot be checked against this run; start it again in another --output")
+        }
         for key in Set(expectedSettings.keys).union(foundSettings.keys).sorted() where expectedSettings[key] != foundSettings[key] {
             differences.append("\(key) (checkpoint: \(foundSettings[key] ?? "none"), now: \(expectedSettings[key] ?? "none"))")
         }

@@ -19,6 +19,10 @@ public struct DatasetRecord: Codable, Sendable, Equatable, Hashable {
     public var trainingClips: Int
     /// The data's credit line (for example the ESC-50 attribution), when it has one.
     public var credit: String?
+    /// How many folds the data had (drawn or its own); nil in files that did not record it.
+    public var foldCount: Int?
+    /// Whether the folds were drawn from the seed (then `evaluate` draws them again the same way).
+    public var foldsWereDrawn: Bool?
 
     /// Creates a record.
     ///
@@ -28,7 +32,12 @@ public struct DatasetRecord: Codable, Sendable, Equatable, Hashable {
     ///   - heldOutFold: The test fold, or nil.
     ///   - trainingClips: Clips trained on.
     ///   - credit: A credit line.
-    public init(layout: String, fingerprint: String, heldOutFold: Int?, trainingClips: Int, credit: String? = nil) {
+    ///   - foldCount: The number of folds.
+    ///   - foldsWereDrawn: Whether the folds were drawn rather than the data's own.
+    public init(layout: String, fingerprint: String, heldOutFold: Int?, trainingClips: Int, credit: String? = nil,
+                foldCount: Int? = nil, foldsWereDrawn: Bool? = nil) {
+        self.foldCount = foldCount
+        self.foldsWereDrawn = foldsWereDrawn
         self.layout = layout
         self.fingerprint = fingerprint
         self.heldOutFold = heldOutFold

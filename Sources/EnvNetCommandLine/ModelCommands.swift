@@ -186,8 +186,12 @@ extension Predict {
     /// `--stream`: every file through one `StreamingClassifier`, read in 1 s chunks.
     func runStreaming() throws {
         if let csv { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: csv).deletingLastPathComponent()) }
-        let settings = StreamingConfiguration(hop: hopSamples, silenceThreshold: silenceThreshold)
-        let classifier = try StreamingClassifier(contentsOf: URL(fileURLWithPath: weights),
+        let (network, model) = try EnvNet.loadModel(from: URL(fileURLWithPath: weights))
+        // A model trained on int16-scaled clips sees windows as decoded; a peak-normalized one
+        // sees each window divided by its own peak (a stream cannot know the whole clip's).
+        let normalization: StreamingNormalization = model.preprocessing.normalization == .int16FullScale ? .none : .windowPeak
+        let settings = StreamingConfiguration(hop: hopSamples, silenceThreshold: silenceThreshold, normalization: normalization)
+        let classifier = try StreamingClassifier(network: network, classNames: model.classNames,
                                                  sourceSampleRate: EnvNetConfiguration.sampleRate, configuration: settings)
         // The CSV grows by one line per hop (about 80 bytes per 0.2 s, 1.4 MB per hour of audio).
         var table = "file,window,start_seconds,end_seconds,silent,peak,label,probability,smoothed_label,smoothed_probability\n"

@@ -1,4 +1,4 @@
-// ClassifyFiles: classifies WAV files with a trained EnvNet, using only the public API of
+// ClassifyFiles: classifies audio files (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF, CAF, W64) with a trained EnvNet, using only the public API of
 // `EnvNetModel`.
 //
 //     swift run ClassifyFiles model.safetensors dog.wav rain.wav
@@ -9,9 +9,9 @@ import EnvNetModel
 import Foundation
 
 let usage = """
-    usage: ClassifyFiles <model.safetensors> <file.wav> [<file.wav> ...]
+    usage: ClassifyFiles <model.safetensors> <audio file> [<audio file> ...]
 
-    Classifies each WAV file with the EnvNet weights in <model.safetensors> (as written by
+    Classifies each audio file with the EnvNet weights in <model.safetensors> (as written by
     `envnet train` or `EnvNet.save(to:classNames:)`) and prints the three most probable labels.
     """
 
@@ -26,7 +26,7 @@ if arguments.isEmpty || arguments == ["-h"] || arguments == ["--help"] {
     exit(2)
 }
 guard arguments.count >= 2 else {
-    printError("error: no WAV file given (usage: ClassifyFiles <model.safetensors> <file.wav> ...)")
+    printError("error: no audio file given (usage: ClassifyFiles <model.safetensors> <audio file> ...)")
     exit(1)
 }
 

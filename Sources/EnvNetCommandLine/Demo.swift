@@ -101,7 +101,28 @@ struct Demo: ParsableCommand {
             (1.5 s windows, 0.2 s hop), \(String(format: "%.2f", tenCrop * 100)) % with 10-crop averaging.
             - Time: \(String(format: "%.0f", seconds)) s.
 
-            Files: `model.safetensors`, `training/log.jsonl`, `training_curve.svg`, `evaluation/confusion_matrix.svg`,
+            ## Training curve
+
+            Loss, and training and validation accuracy, per epoch (validation as circles).
+
+            ![Training curve: loss and accuracy per epoch](training_curve.svg)
+
+            ## Confusion matrix
+
+            Fold 5 by probability voting: rows are the true classes, columns the predicted ones.
+
+            ![Confusion matrix of fold 5](evaluation/confusion_matrix.svg)
+
+            ## Learned filters
+
+            Each front-end filter's mean response (at `\(filters.layer)`) to pure tones from 50 Hz to 8 kHz, \
+            normalized to its maximum and sorted by the frequency of its strongest response.
+
+            ![Learned filters: response to pure tones](filters/filter_response.svg)
+
+            ## Files
+
+            `model.safetensors`, `training/log.jsonl`, `training_curve.svg`, `evaluation/confusion_matrix.svg`,
             `evaluation/confusion_matrix.csv`, `evaluation/per_class_accuracy.csv`, `evaluation/predictions.csv`,
             `filters/filter_response.svg`, `filters/filter_response.csv`, `filters/filter_peaks.csv`.
             """

@@ -165,14 +165,16 @@ public struct EvaluationReport: Sendable, Hashable, Codable {
     }
 
     /// `confusion_matrix.svg`: the confusion matrix as a heatmap with the counts in the cells
-    /// (rows = true class, columns = predicted class).
+    /// (rows = true class, columns = predicted class), one vector rectangle per entry so the
+    /// cells stay crisp in every renderer.
     ///
     /// - Parameter title: The chart title; by default the accuracy and clip count.
     /// - Returns: A self-contained SVG document.
     public func confusionMatrixSVG(title: String? = nil) -> String {
         Charts.heatmap(title: title ?? String(format: "Confusion matrix (accuracy %.1f %%, %d clips)", accuracy * 100, clipCount),
                        values: confusionMatrix.map { $0.map(Double.init) }, rowLabels: classNames, columnLabels: classNames,
-                       xLabel: "predicted class", yLabel: "true class", cellText: true)
+                       xLabel: "predicted class", yLabel: "true class", cellText: true,
+                       colorBarLabel: "clips", cells: .vector)
     }
 
     /// `report.json`: the ``summary`` as pretty-printed JSON with sorted keys.

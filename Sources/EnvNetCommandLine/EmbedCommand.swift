@@ -18,8 +18,8 @@ struct Embed: ParsableCommand {
             Each window costs about 0.8 GFLOP: a fold of ESC-50 (400 clips of 5 s) is 3600 windows.
 
             Examples:
-              envnet embed --weights model.safetensors --data ESC-50 --fold 5 --output embeddings
-              envnet embed --weights model.safetensors --data ESC-50 --subset esc10 --fold all --output embeddings-esc10
+              envnet embed --weights model.safetensors --data ESC-50 --fold 5 --output emb
+              envnet embed --weights m.safetensors --data ESC-10 --subset esc10 --output e10
             """)
 
     @Option(help: "The weights (safetensors).") var weights: String

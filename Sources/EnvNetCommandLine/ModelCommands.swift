@@ -15,9 +15,9 @@ struct Evaluate: ParsableCommand {
             scheme.
 
             Examples:
-              envnet evaluate --data ESC-50 --fold 5 --weights runs/esc50/model.safetensors
+              envnet evaluate --data ESC-50 --fold 5 --weights esc50/model.safetensors
               envnet evaluate --data my-sounds --weights runs/my-sounds/model.safetensors
-              envnet evaluate --data ESC-10-16k --subset esc10 --weights model.safetensors --evaluation both --output report
+              envnet evaluate --data ESC-10-16k --subset esc10 --weights m.safetensors
             """)
 
     @OptionGroup var data: DataOptions
@@ -104,7 +104,7 @@ struct Predict: ParsableCommand {
             Examples:
               envnet predict --weights model.safetensors dog.wav rain.wav
               envnet predict --weights model.safetensors --top-k 3 --json clips/*.wav
-              envnet predict --weights model.safetensors --stream long-recording.wav --csv timeline.csv
+              envnet predict --weights m.safetensors --stream long.wav --csv timeline.csv
             """)
 
     @Option(help: "The weights (safetensors).") var weights: String
@@ -261,7 +261,7 @@ struct Analyze: ParsableCommand {
 
             Examples:
               envnet analyze --weights model.safetensors --output analysis
-              envnet analyze --weights model.safetensors --output analysis --frequencies 400 --lowest 20
+              envnet analyze --weights m.safetensors --output analysis --frequencies 400
             """)
 
     @Option(help: "The weights (safetensors).") var weights: String

@@ -138,14 +138,15 @@ struct Train: ParsableCommand {
             from it (refused when the data, fold or any setting differs).
 
             The model file records its classes, preprocessing, evaluation scheme, recipe and the
-            data's fingerprint, so evaluate and predict need no flag to use it.
+            data's fingerprint, so evaluate and predict need no flag to use it. --init-from starts
+            from a trained model (fine-tuning); add --freeze-through pool2 to keep its front end.
 
             Examples:
               envnet train --data my-sounds --output runs/my-sounds
               envnet train --data ESC-50 --fold 5 --output runs/esc50-fold5
               envnet train --data ESC-10-16k --subset esc10 --fold 5 --output runs/esc10
               envnet train --data UrbanSound8K --cross-validation --output runs/us8k
-              envnet train --data my-sounds --init-from model.safetensors --freeze-through pool2 --output runs/tuned
+              envnet train --data mine --init-from base.safetensors --output tuned
               envnet train --data ESC-50 --fold 5 --output runs/esc50-fold5 --resume
             """)
 

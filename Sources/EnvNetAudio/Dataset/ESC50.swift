@@ -185,25 +185,14 @@ public struct ESC50Dataset: Sendable {
         (clips.filter { $0.fold != testFold }, clips.filter { $0.fold == testFold })
     }
 
-    /// Checks that every audio file exists and has a valid, supported WAV header.
+    /// Checks that every audio file exists, is a regular file and has a valid header in a
+    /// supported format (as ``AudioDataset/summary(progress:)`` does for any layout).
     ///
     /// Headers are checked in parallel; the data itself is not decoded.
     ///
     /// - Throws: `DatasetError.unusableAudioFiles` listing every problem, in metadata order.
     public func verifyAudioFiles() throws {
-        let urls = clips.map(audioURL(for:))
-        let results = concurrentMap(count: urls.count) { index in
-            _ = try WAVReader.readInfo(contentsOf: urls[index])
-        }
-        var problems: [AudioFileProblem] = []
-        for (url, result) in zip(urls, results) {
-            guard case .failure(let error) = result else { continue }
-            let missing = !FileManager.default.fileExists(atPath: url.path)
-            let reason = missing ? "missing"
-                : (error as? AudioError).map { "\($0.problemSummary)" } ?? "\(error)"
-            problems.append(AudioFileProblem(path: url.path, isMissing: missing, reason: reason))
-        }
-        if !problems.isEmpty { throw DatasetError.unusableAudioFiles(problems) }
+        _ = try AudioDataset(esc50: self).summary()
     }
 
     /// Loads one clip: decode, downmix, resample and normalize per `loader`'s settings.

@@ -2,7 +2,8 @@
 import PackageDescription
 
 // The targets form a stack; each imports only what lies below it:
-// COpenBLAS/CEnvNetSupport -> EnvNetTensor (CSndFile -> EnvNetAudio only) -> EnvNetLayers -> EnvNetAudio -> EnvNetModel -> envnet
+// COpenBLAS/CEnvNetSupport -> EnvNetTensor (CSndFile -> EnvNetAudio only) -> EnvNetLayers -> EnvNetAudio -> EnvNetModel
+// -> EnvNetPretrained (the bundled models) -> envnet
 let package = Package(
     name: "EnvNet",
     platforms: [.macOS(.v13)],
@@ -11,6 +12,9 @@ let package = Package(
         .library(name: "EnvNetLayers", targets: ["EnvNetLayers"]),
         .library(name: "EnvNetAudio", targets: ["EnvNetAudio"]),
         .library(name: "EnvNetModel", targets: ["EnvNetModel"]),
+        // The models the project trained, as resources: a product of its own, so that apps that
+        // import only EnvNetModel do not carry 28 MB of weights.
+        .library(name: "EnvNetPretrained", targets: ["EnvNetPretrained"]),
         .executable(name: "envnet", targets: ["envnet"]),
         .executable(name: "envnet-benchmark", targets: ["EnvNetBenchmark"]),
     ],
@@ -51,9 +55,14 @@ let package = Package(
             dependencies: ["EnvNetLayers", "EnvNetAudio", "CEnvNetSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
+            name: "EnvNetPretrained",
+            dependencies: ["EnvNetModel"],
+            resources: [.copy("Model")]
+        ),
+        .target(
             name: "EnvNetCommandLine",
             dependencies: [
-                "EnvNetModel", "CEnvNetSupport",
+                "EnvNetModel", "EnvNetPretrained", "CEnvNetSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -86,6 +95,10 @@ let package = Package(
         .testTarget(
             name: "EnvNetCommandLineTests",
             dependencies: ["EnvNetCommandLine"]
+        ),
+        .testTarget(
+            name: "EnvNetPretrainedTests",
+            dependencies: ["EnvNetPretrained"]
         ),
         .testTarget(
             name: "EnvNetModelTests",

@@ -2,7 +2,8 @@
 import PackageDescription
 
 // An app that embeds EnvNet: it depends on the EnvNet package (here by path; use the
-// repository's URL in your own package) and imports only the `EnvNetModel` product.
+// repository's URL in your own package) and imports the `EnvNetModel` product, plus
+// `EnvNetPretrained` for the bundled ESC-10 model (leave it out to ship only your own models).
 let package = Package(
     name: "ClassifyFiles",
     platforms: [.macOS(.v13)],
@@ -12,7 +13,10 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "ClassifyFiles",
-            dependencies: [.product(name: "EnvNetModel", package: "EnvNet")]
+            dependencies: [
+                .product(name: "EnvNetModel", package: "EnvNet"),
+                .product(name: "EnvNetPretrained", package: "EnvNet"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EnvNetModel
+import EnvNetPretrained
 import Foundation
 
 struct Evaluate: ParsableCommand {
@@ -85,112 +86,161 @@ struct Evaluate: ParsableCommand {
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Classify audio files with trained weights: the top-k labels of each file, or a timeline with --stream.",
+        abstract: "Classify audio files: the label, its probability and where it sounds loudest, or a timeline with --stream.",
         discussion: """
-            WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF or W64 at any rate (resampled to 16 kHz
-            inside). The file is normalized and windowed as the model records (older files: peak
-            normalization, probability voting over 1.5 s windows with a 0.2 s hop, silent windows
-            dropped), and the probabilities are the mean of the windows' softmax outputs.
-            With --json: one document with, per file, its path, the probability of every class in
-            class order, and the top-k.
+            Without --weights it uses the model that ships with envnet: EnvNet trained on the ESC-10 \
+            clips (dog, rain, sea waves, crying baby, clock tick, sneezing, helicopter, chainsaw, \
+            rooster, crackling fire).
 
-            With --stream the file is read and classified the way a live stream is (StreamingClassifier):
-            in 1 s chunks, resampled as it arrives, one result per --hop-seconds: the 1.5 s window ending
-            there, each window divided by its own peak, windows with a peak at or below
-            --silence-threshold (in full-scale units) marked silent and not scored, and a smoothed
-            decision (the mean of the last 5 scored windows). It prints a timeline (window start-end,
-            top label and probability, smoothed label); --csv also writes it as CSV.
+            Any WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF or W64 file at any rate, read from \
+            disk as it goes (an hour-long file takes little memory). Each file is cut into 1.5 s \
+            windows (every 0.2 s by default, the model's voting hop; --overlap-factor or \
+            --hop-seconds change it); a window whose peak is at or below --silence-threshold \
+            (in dBFS, before normalization; default the model's, -50 dBFS) is silent. The label \
+            is the probability vote of the windows that sound; a file with no such window is \
+            "silent". --json prints every window with its time range, peak and probabilities.
+
+            With --stream the file is classified as a live stream is: one result per hop, each \
+            window divided by its own peak, and a smoothed decision (the mean of the last 5 \
+            scored windows; "silent" after 5 silent windows). --csv writes the timeline.
 
             Examples:
-              envnet predict --weights model.safetensors dog.wav rain.wav
-              envnet predict --weights model.safetensors --top-k 3 --json clips/*.wav
-              envnet predict --weights m.safetensors --stream long.wav --csv timeline.csv
+              envnet predict dog.wav rain.flac
+              envnet predict --weights runs/mine/model.safetensors --json clips/*.wav
+              envnet predict --overlap-factor 0.5 --top-k 1 long-recording.mp3
+              envnet predict --stream long.wav --csv timeline.csv
             """)
 
-    @Option(help: "The weights (safetensors).") var weights: String
-    @Option(help: "How many labels to show per file.") var topK = 5
-    @Flag(help: "Print one JSON document.") var json = false
+    @Option(help: "The model (safetensors). Default: the bundled ESC-10 model.") var weights: String?
+    @Option(help: "How many labels to show per file.") var topK = 3
+    @Flag(help: "Print one JSON document with every window.") var json = false
     @Flag(help: "Classify each file as a stream and print a timeline of windows.") var stream = false
-    @Option(help: "With --stream: seconds between windows.") var hopSeconds: Double = 0.2
-    @Option(help: "With --stream: the window peak (full scale 1.0) at or below which a window is silent.") var silenceThreshold: Float = 0.2
+    @Option(help: "Seconds between window starts (default: the model's voting hop, 0.2 s).") var hopSeconds: Double?
+    @Option(help: "Overlap of consecutive windows, in [0, 1) (0.5: a window every 0.75 s).") var overlapFactor: Double?
+    @Option(help: ArgumentHelp("The window peak in dBFS (before normalization) at or below which a window is silent (default: the model's).",
+                               valueName: "dBFS")) var silenceThreshold: Double?
+    @Option(help: "recording (the whole file by its peak, as in training) or window (each window by its own peak).")
+    var normalization: SoundAnalysisNormalization = .recording
     @Option(help: "With --stream: also write the timeline to this CSV file.") var csv: String?
     @Argument(help: "Audio files (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF, W64).") var files: [String]
 
     struct FileResult: Codable {
         var path: String
-        var probabilities: [Float]?
-        var top: [Classification.Candidate]?
-        var windows: Int?
+        var analysis: SoundFileAnalysis?
         var error: String?
     }
 
     struct Document: Codable {
-        var weights: String
+        var model: String
         var classNames: [String]
         var files: [FileResult]
     }
 
     func validate() throws {
-        guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+        guard topK >= 1 else { throw ValidationError("--top-k must be at least 1, got \(topK)") }
         guard !files.isEmpty else { throw ValidationError("give at least one audio file") }
-        if stream {
-            guard !json else { throw ValidationError("--json cannot be combined with --stream (use --csv for the timeline)") }
-            guard hopSeconds.isFinite, hopSeconds > 0, hopSamples >= 1, hopSeconds <= 3600 else {
+        guard hopSeconds == nil || overlapFactor == nil else { throw ValidationError("give --hop-seconds or --overlap-factor, not both") }
+        if let hopSeconds {
+            guard hopSeconds.isFinite, hopSeconds > 0, hopSeconds <= 3600, (hopSeconds * 16_000).rounded() >= 1 else {
                 throw ValidationError("--hop-seconds must be positive (at least one sample at 16 kHz) and at most 3600, got \(hopSeconds)")
             }
-            guard silenceThreshold.isFinite, silenceThreshold >= 0 else { throw ValidationError("--silence-threshold must be finite and non-negative") }
+        }
+        if let overlapFactor {
+            guard overlapFactor.isFinite, overlapFactor >= 0, overlapFactor < 1 else {
+                throw ValidationError("--overlap-factor must be in [0, 1), got \(overlapFactor)")
+            }
+        }
+        if let silenceThreshold {
+            guard silenceThreshold.isFinite, silenceThreshold <= 0, silenceThreshold >= -200 else {
+                throw ValidationError("--silence-threshold is a level in dBFS between -200 and 0 (for example -50), got \(silenceThreshold)")
+            }
+        }
+        if stream {
+            guard !json else { throw ValidationError("--json cannot be combined with --stream (use --csv for the timeline)") }
         } else {
             guard csv == nil else { throw ValidationError("--csv writes the --stream timeline; add --stream") }
         }
     }
 
-    /// The hop in samples at 16 kHz.
-    var hopSamples: Int {
-        guard hopSeconds.isFinite, hopSeconds > 0, hopSeconds <= 3600 else { return 0 }
-        return Int((hopSeconds * Double(EnvNetConfiguration.sampleRate)).rounded())
+    /// The model file: --weights, or the bundled model (a typed error says where it looked).
+    func modelURL() throws -> URL {
+        if let weights { return URL(fileURLWithPath: weights) }
+        return try PretrainedModel.esc10.url()
+    }
+
+    /// The request: the hop given, else the model's voting hop, else SoundAnalysis's overlap of 0.5.
+    func request(for model: ModelDescription) -> SoundAnalysisRequest {
+        var request = SoundAnalysisRequest(silenceThresholdDecibels: silenceThreshold, normalization: normalization, topK: topK)
+        if let hopSeconds {
+            request.hopDuration = hopSeconds
+        } else if let overlapFactor {
+            request.overlapFactor = overlapFactor
+        } else if case let .probabilityVoting(hop) = model.evaluation {
+            request.hopDuration = Double(hop) / Double(EnvNetConfiguration.sampleRate)
+        }
+        return request
     }
 
     func run() throws {
-        if stream { return try runStreaming() }
-        let classifier = try SoundClassifier(contentsOf: URL(fileURLWithPath: weights))
+        let url = try modelURL()
+        if stream { return try runStreaming(model: url) }
+        let classifier = try SoundClassifier(contentsOf: url, silenceThresholdDecibels: silenceThreshold)
+        let request = request(for: classifier.modelDescription)
+        let progress = ProgressReporter()
         var results: [FileResult] = []
         for path in files {
             do {
-                let result = try classifier.classify(contentsOf: URL(fileURLWithPath: path), topK: topK)
-                results.append(FileResult(path: path, probabilities: result.probabilities, top: result.top, windows: result.windowCount))
+                let file = URL(fileURLWithPath: path)
+                // A progress bar for long files only: a 5 s clip is done before it would draw.
+                let long = (try? AudioFileReader.readInfo(contentsOf: file).duration) ?? 0 > 60
+                if long { progress.begin("analysing \(file.lastPathComponent)") }
+                let analysis = try classifier.analyze(contentsOf: file, request: request, keepingWindows: json) { step in
+                    if long { progress.update(done: Int(step.fractionCompleted * 1000), total: 1000, detail: "\(step.windowsAnalyzed) windows") }
+                }
+                results.append(FileResult(path: path, analysis: analysis))
+                if !json { print(Self.glance(analysis, path: path)) }
             } catch {
                 results.append(FileResult(path: path, error: "\(error)"))
+                if !json { print("\(path): error: \(error)") }
             }
         }
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(Document(weights: weights, classNames: classifier.classNames, files: results)), as: UTF8.self))
-        } else {
-            for result in results {
-                if let error = result.error {
-                    print("\(result.path): error: \(error)")
-                    continue
-                }
-                print("\(result.path):")
-                for candidate in result.top ?? [] {
-                    print(String(format: "  %6.2f%%  %@", candidate.probability * 100, candidate.label))
-                }
-            }
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let document = Document(model: weights ?? "bundled \(PretrainedModel.esc10.fileName)", classNames: classifier.classNames, files: results)
+            print(String(decoding: try encoder.encode(document), as: UTF8.self))
         }
         if results.contains(where: { $0.error != nil }) { throw ExitCode(1) }
+    }
+
+    /// One or two lines a person reads at a glance.
+    static func glance(_ analysis: SoundFileAnalysis, path: String) -> String {
+        let decision = analysis.classification
+        guard let best = decision.best else {
+            let level = analysis.peakDecibels.map { String(format: "the loudest peaks at %.1f dBFS", $0) } ?? "digital silence"
+            return "\(path): silent (\(analysis.windowCount) windows, none above \(String(format: "%.0f", analysis.silenceThresholdDecibels)) dBFS; \(level))"
+        }
+        let ranges = analysis.strongestWindows.map { String(format: "%.2f-%.2f", $0.timeRange.start, $0.timeRange.end) }
+        var line = String(format: "%@: %@ %.1f%%", path, best.label, best.probability * 100)
+        if !ranges.isEmpty { line += " (strongest at \(ranges.joined(separator: ", ")) s)" }
+        let others = decision.top.dropFirst().map { String(format: "%@ %.1f%%", $0.label, $0.probability * 100) }
+        if !others.isEmpty { line += "\n  then: " + others.joined(separator: ", ") }
+        if analysis.silentWindowCount > 0 { line += "\n  \(analysis.silentWindowCount) of \(analysis.windowCount) windows silent" }
+        return line
     }
 }
 
 extension Predict {
     /// `--stream`: every file through one `StreamingClassifier`, read in 1 s chunks.
-    func runStreaming() throws {
+    func runStreaming(model url: URL) throws {
         if let csv { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: csv).deletingLastPathComponent()) }
-        let (network, model) = try EnvNet.loadModel(from: URL(fileURLWithPath: weights))
+        let (network, model) = try EnvNet.loadModel(from: url)
         // A model trained on int16-scaled clips sees windows as decoded; a peak-normalized one
         // sees each window divided by its own peak (a stream cannot know the whole clip's).
-        let normalization: StreamingNormalization = model.preprocessing.normalization == .int16FullScale ? .none : .windowPeak
-        let settings = StreamingConfiguration(hop: hopSamples, silenceThreshold: silenceThreshold, normalization: normalization)
+        var settings = StreamingClassifier.configuration(for: model)
+        if let silenceThreshold { settings.silenceThresholdDecibels = silenceThreshold }
+        let hop = try request(for: model).hopSamples(windowLength: model.inputLength)
+        settings.hop = hop
         let classifier = try StreamingClassifier(network: network, classNames: model.classNames,
                                                  sourceSampleRate: EnvNetConfiguration.sampleRate, configuration: settings)
         // The CSV grows by one line per hop (about 80 bytes per 0.2 s, 1.4 MB per hour of audio).
@@ -200,8 +250,9 @@ extension Predict {
             do {
                 let reader = try AudioFileStream(contentsOf: URL(fileURLWithPath: path))
                 try classifier.reset(sourceSampleRate: reader.info.sampleRate)
-                print(String(format: "%@ (%.2f s at %d Hz, read in 1 s chunks; %.2f s windows every %.2f s):", path,
-                             reader.info.duration, reader.info.sampleRate, Double(classifier.windowLength) / 16_000, Double(hopSamples) / 16_000))
+                print(String(format: "%@ (%.2f s at %d Hz, read in 1 s chunks; %.2f s windows every %.2f s, silent at or below %.0f dBFS):", path,
+                             reader.info.duration, reader.info.sampleRate, Double(classifier.windowLength) / 16_000, Double(hop) / 16_000,
+                             settings.silenceThresholdDecibels))
                 print("  window (s)       label                    prob  smoothed")
                 func emit(_ results: [StreamingResult]) {
                     for result in results {
@@ -231,9 +282,10 @@ extension Predict {
         if let best = result.best {
             label = best.label.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: " %5.1f%%", best.probability * 100)
         } else {
-            label = String(format: "(silent, peak %.3f)", result.peak).padding(toLength: 29, withPad: " ", startingAt: 0)
+            let level = result.peak > 0 ? String(format: "%.1f dBFS", result.peakDecibels) : "zeros"
+            label = "(silent, \(level))".padding(toLength: 29, withPad: " ", startingAt: 0)
         }
-        let smoothed = result.smoothedBest.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) } ?? "-"
+        let smoothed = result.smoothedBest.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) } ?? "(silent)"
         return "  \(window)  \(label)  \(smoothed)"
     }
 
@@ -249,6 +301,8 @@ extension Predict {
         return line + "\n"
     }
 }
+
+extension SoundAnalysisNormalization: ExpressibleByArgument {}
 
 struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(

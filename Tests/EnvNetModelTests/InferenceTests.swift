@@ -36,10 +36,11 @@ struct InferenceTests {
         #expect(result.top.count == 3)  // clamped to the class count
         #expect(zip(result.top, result.top.dropFirst()).allSatisfy { $0.probability >= $1.probability })
         #expect(result.top.map(\.label) == result.top.map { Self.classNames[$0.index] })
-        #expect(result.best.probability == result.probabilities.max())
-        #expect(result.best.index == ClipEvaluator.argmax(result.probabilities))
+        #expect(result.best?.probability == result.probabilities.max())
+        #expect(result.best?.index == ClipEvaluator.argmax(result.probabilities))
+        #expect(!result.isSilent && result.fallback == nil)
         let top1 = try classifier.classify(samples: samples, sampleRate: 16_000, topK: 1)
-        #expect(top1.top == [result.best] && top1.probabilities == result.probabilities)
+        #expect(top1.top == [try #require(result.best)] && top1.probabilities == result.probabilities)
         // The buffer is peak-normalized first, so its gain does not matter.
         let louder = try classifier.classify(samples: samples.map { $0 * 2 }, sampleRate: 16_000, topK: 1)
         #expect(louder.probabilities == result.probabilities)
@@ -110,9 +111,9 @@ struct InferenceTests {
     @Test func badInputIsATypedError() throws {
         let classifier = try SoundClassifier(contentsOf: Self.weightsFile())
         #expect(throws: EnvNetError.invalidInput("the audio buffer is empty")) { try classifier.classify(samples: [], sampleRate: 16_000) }
-        #expect(throws: EnvNetError.invalidInput("the sample rate must be positive, got 0")) { try classifier.classify(samples: [0.1], sampleRate: 0) }
+        #expect(throws: EnvNetError.invalidInput("the audio buffer: the sample rate must be positive, got 0")) { try classifier.classify(samples: [0.1], sampleRate: 0) }
         #expect(throws: EnvNetError.self) { try classifier.classify(samples: [0.1], sampleRate: -8_000) }
-        #expect(throws: EnvNetError.invalidInput("topK must be at least 1, got 0")) { try classifier.classify(samples: [0.1], sampleRate: 16_000, topK: 0) }
+        #expect(throws: EnvNetError.invalidInput("the audio buffer: topK must be at least 1, got 0")) { try classifier.classify(samples: [0.1], sampleRate: 16_000, topK: 0) }
         #expect(throws: EnvNetError.self) { try classifier.classify(samples: [0.1, .infinity], sampleRate: 16_000) }
         #expect(throws: EnvNetError.self) { try classifier.classify(preprocessedSamples: [.nan]) }
         // A rate pair the resampler cannot build a table for is the resampler's error.
@@ -136,6 +137,12 @@ struct InferenceTests {
         let result = try Classification(probabilities: [0.2, 0.5, 0.2, 0.1], classNames: ["a", "b", "c", "d"], topK: 3, windowCount: 4)
         #expect(result.top.map(\.index) == [1, 0, 2])  // the tie 0.2/0.2 in class order
         #expect(result.best == Classification.Candidate(label: "b", index: 1, probability: 0.5))
+        // A silent recording has no answer; its loudest window's class is only a fallback.
+        let silent = try Classification(probabilities: [0.2, 0.5, 0.2, 0.1], classNames: ["a", "b", "c", "d"], topK: 3, windowCount: 1, isSilent: true)
+        #expect(silent.isSilent && silent.top.isEmpty && silent.best == nil)
+        #expect(silent.fallback == Classification.Candidate(label: "b", index: 1, probability: 0.5))
+        let unscored = try Classification(probabilities: [0, 0, 0, 0], classNames: ["a", "b", "c", "d"], topK: 3, windowCount: 0, isSilent: true)
+        #expect(unscored.fallback == nil && unscored.best == nil)
         #expect(throws: EnvNetError.self) { try Classification(probabilities: [1], classNames: ["a", "b"], topK: 1, windowCount: 1) }
         #expect(throws: EnvNetError.self) { try Classification(probabilities: [], classNames: [], topK: 1, windowCount: 1) }
         #expect(throws: EnvNetError.self) { try Classification(probabilities: [1], classNames: ["a"], topK: 0, windowCount: 1) }

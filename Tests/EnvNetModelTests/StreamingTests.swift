@@ -29,7 +29,7 @@ struct StreamingTests {
         var generator = SeededGenerator(seed: seed)
         return (0..<count).map { index in
             let position = Double(index) / Double(count)
-            if position >= silentFrom && position < silentTo { return 0.01 * Float.random(in: -1...1, using: &generator) }
+            if position >= silentFrom && position < silentTo { return 0.001 * Float.random(in: -1...1, using: &generator) }  // -60 dBFS
             let tone = Float(sin(2 * Double.pi * 330 * Double(index) / Double(rate)))
             let envelope: Float = (index / (rate / 4)) % 3 == 0 ? 0.9 : 0.35
             return envelope * (0.6 * tone + 0.4 * Float.random(in: -1...1, using: &generator))
@@ -96,7 +96,7 @@ struct StreamingTests {
             let window = Array(resampled[(index * 3200)..<(index * 3200 + Self.length)])
             #expect(result.startSample == index * 3200)
             #expect(result.peak == peakAmplitude(window))
-            #expect(result.isSilent == (peakAmplitude(window) <= 0.2))
+            #expect(result.isSilent == (20 * log10(Double(peakAmplitude(window))) <= SilenceDetection.defaultThresholdDecibels))
             if result.isSilent {
                 #expect(result.probabilities == nil && result.best == nil)
             } else {
@@ -126,7 +126,9 @@ struct StreamingTests {
         let scorer = Self.projectionScorer()
         let samples = Self.recording(count: 16_000 * 4, rate: 16_000, seed: 3)
         let peak = peakAmplitude(samples)
-        let configuration = StreamingConfiguration(normalization: .none, inputGain: 1 / peak, smoothing: .none)
+        // The evaluator's rule (normalized peak <= 0.2) is the raw peak at or below 0.2 * peak.
+        let configuration = StreamingConfiguration(silenceThresholdDecibels: 20 * log10(Double(0.2 * peak)), normalization: .none,
+                                                   inputGain: 1 / peak, smoothing: .none)
         let classifier = try StreamingClassifier(windowLength: Self.length, classNames: Self.classNames, sourceSampleRate: 16_000,
                                                  configuration: configuration, scorer: scorer)
         let streamed = try Self.stream(samples, into: classifier, sizes: 1...5000, seed: 5)
@@ -264,13 +266,14 @@ struct StreamingTests {
         let ema1 = zip(rows[0], rows[1]).map { 0.25 * $1 + 0.75 * $0 }
         let ema2 = zip(ema1, rows[2]).map { 0.25 * $1 + 0.75 * $0 }
         for (smoothing, expected) in [
-            (StreamingSmoothing.none, [rows[0], rows[1], rows[1], rows[2]]),
+            // With no smoothing one silent window is a silent stretch: its smoothed decision is nil.
+            (StreamingSmoothing.none, [rows[0], rows[1], [], rows[2]]),
             (.movingAverage(windows: 2), [rows[0], mean01, mean01, mean12]),
             (.exponential(weight: 0.25), [rows[0], ema1, ema1, ema2]),
         ] {
             counter.value = 0
             let classifier = try StreamingClassifier(windowLength: length, classNames: Self.classNames, sourceSampleRate: 16_000,
-                                                     configuration: StreamingConfiguration(hop: 500, smoothing: smoothing), scorer: scorer)
+                                                     configuration: StreamingConfiguration(hop: 500, silenceThresholdDecibels: -20, smoothing: smoothing), scorer: scorer)
             let results = try classifier.process(signal) + classifier.finish()
             #expect(results.map(\.isSilent) == [false, false, true, false, false])
             #expect(counter.value == 4)
@@ -278,6 +281,10 @@ struct StreamingTests {
             #expect(silent.probabilities == nil && silent.best == nil && abs(silent.peak - 0.05) < 1e-7)
             for (result, row) in zip(results.prefix(4), expected) {
                 let smoothed = result.smoothedProbabilities ?? []
+                if row.isEmpty {
+                    #expect(result.smoothedProbabilities == nil && result.smoothedBest == nil)
+                    continue
+                }
                 #expect(smoothed.count == 3)
                 for (x, y) in zip(smoothed, row) { #expect(abs(x - y) < 1e-6, "\(smoothing) window \(result.index)") }
                 #expect(result.smoothedBest?.index == ClipEvaluator.argmax(row))
@@ -301,7 +308,7 @@ struct StreamingTests {
             guard case .unsupportedSampleRate(999_983, _) = error else { Issue.record("unexpected \(error)"); return }
             #expect(error.description.contains("999983"))
         }
-        for configuration in [StreamingConfiguration(hop: 0), StreamingConfiguration(silenceThreshold: -1), StreamingConfiguration(silenceThreshold: .nan),
+        for configuration in [StreamingConfiguration(hop: 0), StreamingConfiguration(silenceThresholdDecibels: 1), StreamingConfiguration(silenceThresholdDecibels: .nan),
                               StreamingConfiguration(inputGain: 0), StreamingConfiguration(inputGain: .infinity), StreamingConfiguration(batchSize: 0),
                               StreamingConfiguration(smoothing: .movingAverage(windows: 0)), StreamingConfiguration(smoothing: .exponential(weight: 1.5)),
                               StreamingConfiguration(smoothing: .exponential(weight: 0))] {

@@ -11,14 +11,20 @@ import Foundation
 /// Audio goes through the same preprocessing as training (mix to mono, optional zero trimming,
 /// band-limited resampling to 16 kHz, peak normalization by default), then through the
 /// evaluation ``EvaluationScheme`` (probability voting over 1.5 s windows by default).
+/// A recording whose peak before normalization is at or below ``silenceThresholdDecibels`` is
+/// silent (``Classification/isSilent``): a recording of zeros or of faint hum has no class.
+///
+/// For results per window with time ranges, progress, cancellation and bounded memory on long
+/// files, use ``analyze(contentsOf:request:progress:)`` (the counterpart of SoundAnalysis's
+/// `SNAudioFileAnalyzer`); for live audio, ``makeStreamAnalyzer(sourceSampleRate:configuration:)``.
 ///
 /// One classifier can be shared by many tasks or threads: calls are serialised by a lock around
 /// the network (which is not thread-safe), while preprocessing (decoding, resampling) runs
 /// outside it. The network's kernels parallelise internally, so running two classifications at
 /// once would not be faster anyway.
 public final class SoundClassifier: @unchecked Sendable {
-    // Safety of `@unchecked Sendable`: every stored property is immutable; `evaluator` (which
-    // holds the only reference to the network) is used only while holding `lock`;
+    // Safety of `@unchecked Sendable`: every stored property is immutable; `network` and
+    // `evaluator` (which holds the same network) are used only while holding `lock`;
     // `ClipLoader` is itself thread-safe.
 
     /// The network's sizes.
@@ -30,9 +36,14 @@ public final class SoundClassifier: @unchecked Sendable {
     /// The preprocessing applied to every recording (its rate is 16 kHz).
     public let settings: PreprocessingSettings
 
-    private let lock = NSLock()
+    /// The detection rule: a recording or window whose peak before normalization is at or below
+    /// this level in dBFS is silent (the model's own unless given).
+    public let silenceThresholdDecibels: Double
+
+    let lock = NSLock()
+    let network: EnvNet
     private let evaluator: ClipEvaluator
-    private let loader: ClipLoader
+    let loader: ClipLoader
 
     /// How the model was made: classes, preprocessing, evaluation, recipe and data (the documented
     /// defaults for files that do not record them).
@@ -46,14 +57,16 @@ public final class SoundClassifier: @unchecked Sendable {
     ///     the interchange names).
     ///   - scheme: The windowing and voting scheme; nil uses the model's.
     ///   - settings: The preprocessing; nil uses the model's (it must match training).
+    ///   - silenceThresholdDecibels: The detection threshold in dBFS; nil uses the model's.
     ///   - batchSize: The most windows per forward pass.
     /// - Throws: `SafeTensorsError` for a damaged file, ``EnvNetError/incompatibleWeights(path:reason:)``
     ///   for weights that are not an EnvNet (or of a newer schema), ``EnvNetError/invalidInput(_:)``
-    ///   for an invalid scheme, batch size, or a preprocessing rate other than 16 kHz.
+    ///   for an invalid scheme, threshold, batch size, or a preprocessing rate other than 16 kHz.
     public convenience init(contentsOf weightsURL: URL, scheme: EvaluationScheme? = nil,
-                            settings: PreprocessingSettings? = nil, batchSize: Int = 32) throws {
+                            settings: PreprocessingSettings? = nil, silenceThresholdDecibels: Double? = nil, batchSize: Int = 32) throws {
         let (network, description) = try EnvNet.loadModel(from: weightsURL)
-        try self.init(network: network, description: description, scheme: scheme, settings: settings, batchSize: batchSize)
+        try self.init(network: network, description: description, scheme: scheme, settings: settings,
+                      silenceThresholdDecibels: silenceThresholdDecibels, batchSize: batchSize)
     }
 
     /// Wraps a network with its description (the classifier takes the network over).
@@ -63,12 +76,14 @@ public final class SoundClassifier: @unchecked Sendable {
     ///   - description: Its classes, preprocessing and scheme.
     ///   - scheme: Overrides the recorded scheme when given.
     ///   - settings: Overrides the recorded preprocessing when given.
+    ///   - silenceThresholdDecibels: Overrides the recorded detection threshold (dBFS) when given.
     ///   - batchSize: The most windows per forward pass.
     /// - Throws: As ``init(network:classNames:scheme:settings:batchSize:)``.
     public convenience init(network: sending EnvNet, description: ModelDescription, scheme: EvaluationScheme? = nil,
-                            settings: PreprocessingSettings? = nil, batchSize: Int = 32) throws {
+                            settings: PreprocessingSettings? = nil, silenceThresholdDecibels: Double? = nil, batchSize: Int = 32) throws {
         try self.init(network: network, classNames: description.classNames, scheme: scheme ?? description.evaluation,
-                      settings: settings ?? description.preprocessing, batchSize: batchSize, description: description)
+                      settings: settings ?? description.preprocessing, batchSize: batchSize, description: description,
+                      silenceThresholdDecibels: silenceThresholdDecibels ?? description.predictionSilenceThreshold)
     }
 
     /// Wraps a network that nobody else uses any more (it is put in evaluation mode).
@@ -84,11 +99,13 @@ public final class SoundClassifier: @unchecked Sendable {
     public convenience init(network: sending EnvNet, classNames: [String], scheme: EvaluationScheme = .seedArticle,
                             settings: PreprocessingSettings = .seedArticle, batchSize: Int = 32) throws {
         let description = ModelDescription(configuration: network.configuration, classNames: classNames, preprocessing: settings, evaluation: scheme)
-        try self.init(network: network, classNames: classNames, scheme: scheme, settings: settings, batchSize: batchSize, description: description)
+        try self.init(network: network, classNames: classNames, scheme: scheme, settings: settings, batchSize: batchSize, description: description,
+                      silenceThresholdDecibels: description.predictionSilenceThreshold)
     }
 
     private init(network: sending EnvNet, classNames: [String], scheme: EvaluationScheme,
-                 settings: PreprocessingSettings, batchSize: Int, description: ModelDescription) throws {
+                 settings: PreprocessingSettings, batchSize: Int, description: ModelDescription, silenceThresholdDecibels: Double) throws {
+        try SilenceDetection.validate(thresholdDecibels: silenceThresholdDecibels)
         guard classNames.count == network.configuration.classCount else {
             throw EnvNetError.invalidInput("\(classNames.count) class names for a network with \(network.configuration.classCount) classes")
         }
@@ -103,7 +120,12 @@ public final class SoundClassifier: @unchecked Sendable {
         self.settings = settings
         self.loader = ClipLoader(settings: settings)
         self.modelDescription = description
+        self.network = network
+        self.silenceThresholdDecibels = silenceThresholdDecibels
     }
+
+    /// The length of the network's window in seconds (1.5 s plus 14 samples for the official sizes).
+    public var windowDuration: Double { Double(configuration.inputLength) / Double(EnvNetConfiguration.sampleRate) }
 
     /// Classifies an audio file in any supported format (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC,
     /// CAF, W64), at any rate and channel count.
@@ -111,20 +133,19 @@ public final class SoundClassifier: @unchecked Sendable {
     /// - Parameters:
     ///   - audioURL: The recording.
     ///   - topK: How many candidates to return (clamped to the class count), at least 1.
-    /// - Returns: The class probabilities and the `topK` most probable classes.
+    /// - Returns: The class probabilities and the `topK` most probable classes, or a silent
+    ///   classification when the recording's peak is at or below ``silenceThresholdDecibels``.
     /// - Throws: `AudioError` naming the file when it cannot be read or decoded;
     ///   ``EnvNetError/invalidInput(_:)`` naming the file for `topK < 1` or a file without samples.
     public func classify(contentsOf audioURL: URL, topK: Int = 5) throws -> Classification {
         guard topK >= 1 else { throw EnvNetError.invalidInput("\(audioURL.path): topK must be at least 1, got \(topK)") }
         let audio = try AudioFileReader.read(contentsOf: audioURL)
         guard !audio.mono.isEmpty else { throw EnvNetError.invalidInput("\(audioURL.path): the file holds no samples") }
-        let samples: [Float]
         do {
-            samples = try loader.preprocess(mono: audio.mono, sampleRate: audio.sampleRate)
+            return try classify(samples: audio.mono, sampleRate: audio.sampleRate, topK: topK, name: audioURL.path)
         } catch let error as AudioError {
             throw AudioError(source: audioURL.path, problem: error.problem)
         }
-        return try classify(preprocessedSamples: samples, topK: topK, name: audioURL.path)
     }
 
     /// Classifies a mono buffer recorded at any rate.
@@ -136,26 +157,38 @@ public final class SoundClassifier: @unchecked Sendable {
     ///   - samples: Mono samples, finite, at least one.
     ///   - sampleRate: Their rate in Hz, positive.
     ///   - topK: How many candidates to return (clamped to the class count), at least 1.
-    /// - Returns: The class probabilities and the `topK` most probable classes.
+    /// - Returns: The class probabilities and the `topK` most probable classes, or a silent
+    ///   classification when the buffer's peak (after resampling, before normalization) is at or
+    ///   below ``silenceThresholdDecibels``.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for an empty buffer, a non-finite sample, a
     ///   non-positive rate or `topK < 1`; `AudioError` for a rate the resampler cannot convert.
     public func classify(samples: [Float], sampleRate: Int, topK: Int = 5) throws -> Classification {
-        guard topK >= 1 else { throw EnvNetError.invalidInput("topK must be at least 1, got \(topK)") }
-        guard sampleRate > 0 else { throw EnvNetError.invalidInput("the sample rate must be positive, got \(sampleRate)") }
-        guard !samples.isEmpty else { throw EnvNetError.invalidInput("the audio buffer is empty") }
+        try classify(samples: samples, sampleRate: sampleRate, topK: topK, name: "the audio buffer")
+    }
+
+    private func classify(samples: [Float], sampleRate: Int, topK: Int, name: String) throws -> Classification {
+        guard topK >= 1 else { throw EnvNetError.invalidInput("\(name): topK must be at least 1, got \(topK)") }
+        guard sampleRate > 0 else { throw EnvNetError.invalidInput("\(name): the sample rate must be positive, got \(sampleRate)") }
+        guard !samples.isEmpty else { throw EnvNetError.invalidInput("\(name) is empty") }
         if let index = samples.firstIndex(where: { !$0.isFinite }) {
-            throw EnvNetError.invalidInput("sample \(index) of the audio buffer is \(samples[index]); samples must be finite")
+            throw EnvNetError.invalidInput("sample \(index) of \(name) is \(samples[index]); samples must be finite")
         }
         var prepared = samples
         if settings.trimsZeros { prepared = trimmingZeros(prepared) }
         if sampleRate != settings.sampleRate { prepared = try loader.resampler(from: sampleRate).process(prepared) }
+        // The detection rule judges the level before normalization: a hum normalized peaks at 1.0.
+        // The recording is silent exactly when its loudest window is.
+        let isSilent = SilenceDetection.isSilent(peak: peakAmplitude(prepared), thresholdDecibels: silenceThresholdDecibels)
         prepared = normalized(prepared, policy: settings.normalization)
-        return try classify(preprocessedSamples: prepared, topK: topK)
+        let score = try lock.withLock { try evaluator.score(prepared, name: name) }
+        return try Classification(probabilities: score.probabilities, classNames: classNames, topK: topK,
+                                  windowCount: score.windowCount, isSilent: isSilent)
     }
 
     /// Classifies samples that are already preprocessed (16 kHz, normalized as in training).
     ///
-    /// An empty or silent buffer still gets a classification (from one silent window).
+    /// Normalized samples no longer tell how loud the recording was, so there is no silence
+    /// detection here: an empty or silent buffer gets the class of one window, as in evaluation.
     ///
     /// - Parameters:
     ///   - preprocessedSamples: 16 kHz normalized samples.

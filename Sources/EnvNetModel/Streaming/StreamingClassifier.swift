@@ -16,11 +16,11 @@ import Foundation
 /// The pipeline, per stream:
 /// 1. Chunks at the source rate are resampled to 16 kHz by a `StreamingResampler` (EnvNetAudio), whose
 ///    output equals the offline band-limited resampler's bit for bit.
-/// 2. The samples are multiplied by ``StreamingConfiguration/inputGain`` and written into a ring
-///    buffer of one window (the network's input length, 1.5 s).
+/// 2. The samples are written into a ring buffer of one window (the network's input length, 1.5 s).
 /// 3. Every ``StreamingConfiguration/hop`` samples (0.2 s by default) — as soon as the window
-///    `[k * hop, k * hop + length)` is complete — the window is checked for silence (peak at or
-///    below ``StreamingConfiguration/silenceThreshold``: not scored, flagged), scaled as
+///    `[k * hop, k * hop + length)` is complete — the window is checked for silence (its peak
+///    before any gain at or below ``StreamingConfiguration/silenceThresholdDecibels``: not
+///    scored, flagged), multiplied by ``StreamingConfiguration/inputGain``, scaled as
 ///    ``StreamingConfiguration/normalization`` says (by default each window by its own peak,
 ///    because a stream cannot know the peak of audio still to come), and scored: the softmax of
 ///    the network's logits.
@@ -72,13 +72,25 @@ public final class StreamingClassifier {
     /// - Parameters:
     ///   - weightsURL: The safetensors file.
     ///   - sourceSampleRate: The rate of the audio that will be fed, in Hz.
-    ///   - configuration: Hop, silence, normalization and smoothing.
+    ///   - configuration: Hop, silence, normalization and smoothing; nil takes the model's own
+    ///     detection threshold and, for a model trained on int16-scaled clips, no normalization.
     /// - Throws: `SafeTensorsError` or ``EnvNetError/incompatibleWeights(path:reason:)`` for the
     ///   weights; the errors of ``init(network:classNames:sourceSampleRate:configuration:)``.
     public convenience init(contentsOf weightsURL: URL, sourceSampleRate: Int,
-                            configuration: StreamingConfiguration = StreamingConfiguration()) throws {
-        let (network, classNames) = try EnvNet.load(from: weightsURL)
-        try self.init(network: network, classNames: classNames, sourceSampleRate: sourceSampleRate, configuration: configuration)
+                            configuration: StreamingConfiguration? = nil) throws {
+        let (network, description) = try EnvNet.loadModel(from: weightsURL)
+        try self.init(network: network, classNames: description.classNames, sourceSampleRate: sourceSampleRate,
+                      configuration: configuration ?? Self.configuration(for: description))
+    }
+
+    /// The streaming settings that match a model: its detection threshold, and no normalization
+    /// for a model trained on int16-scaled clips (each window by its own peak otherwise).
+    ///
+    /// - Parameter description: The model's description.
+    /// - Returns: Settings with the other values at their defaults.
+    public static func configuration(for description: ModelDescription) -> StreamingConfiguration {
+        StreamingConfiguration(silenceThresholdDecibels: description.predictionSilenceThreshold,
+                               normalization: description.preprocessing.normalization == .int16FullScale ? .none : .windowPeak)
     }
 
     /// Wraps a network. The classifier keeps a reference and must be its only user while it runs
@@ -213,7 +225,6 @@ public final class StreamingClassifier {
     private func ingest(_ samples: [Float]) throws -> [StreamingResult] {
         var results: [StreamingResult] = []
         var completed: [(index: Int, start: Int, samples: [Float])] = []
-        let gain = configuration.inputGain
         var offset = 0
         while offset < samples.count {
             let windowEnd = nextWindowIndex * configuration.hop + windowLength
@@ -222,7 +233,7 @@ public final class StreamingClassifier {
             var copied = 0
             while copied < count {
                 let run = Swift.min(count - copied, windowLength - writeIndex)
-                for position in 0..<run { ring[writeIndex + position] = samples[offset + copied + position] * gain }
+                for position in 0..<run { ring[writeIndex + position] = samples[offset + copied + position] }
                 copied += run
                 writeIndex = (writeIndex + run) % windowLength
             }
@@ -246,7 +257,7 @@ public final class StreamingClassifier {
     // MARK: - Offline reference
 
     /// The results a stream of the whole buffer would give, computed offline: the buffer is
-    /// resampled at once with `Resampler.process(_:)`, multiplied by the input gain, cut into
+    /// resampled at once with `Resampler.process(_:)`, cut into
     /// windows at starts `0, hop, 2 hop …` (one centred zero-padded window when it is shorter
     /// than a window), and each window is normalized, checked for silence, scored and smoothed
     /// exactly as in streaming.
@@ -262,8 +273,7 @@ public final class StreamingClassifier {
         if let index = samples.firstIndex(where: { !$0.isFinite }) {
             throw StreamingError.nonFiniteSample(position: index, value: samples[index])
         }
-        let gain = configuration.inputGain
-        let resampled = resampler.resampler.process(samples).map { $0 * gain }
+        let resampled = resampler.resampler.process(samples)
         var smoother = Smoother(configuration.smoothing)
         var windows: [(index: Int, start: Int, samples: [Float])] = []
         if resampled.isEmpty { return [] }
@@ -287,15 +297,17 @@ public final class StreamingClassifier {
 
     // MARK: - Scoring
 
-    /// Checks windows for silence, normalizes and scores the others in one call to the scorer,
-    /// and smooths, in window order.
+    /// Checks windows for silence, applies the gain, normalizes and scores the others in one call
+    /// to the scorer, and smooths, in window order.
     private func score(_ windows: [(index: Int, start: Int, samples: [Float])], smoother: inout Smoother) throws -> [StreamingResult] {
         let peaks = windows.map { peakAmplitude($0.samples) }
-        let scored = windows.indices.filter { peaks[$0] > configuration.silenceThreshold }
+        let threshold = configuration.silenceThresholdDecibels
+        let scored = windows.indices.filter { !SilenceDetection.isSilent(peak: peaks[$0], thresholdDecibels: threshold) }
+        let gain = configuration.inputGain
         let inputs = scored.map { index -> [Float] in
             switch configuration.normalization {
             case .windowPeak: return peakNormalized(windows[index].samples)
-            case .none: return windows[index].samples
+            case .none: return gain == 1 ? windows[index].samples : windows[index].samples.map { $0 * gain }
             }
         }
         let rows = inputs.isEmpty ? [] : try scorer(inputs)
@@ -314,7 +326,7 @@ public final class StreamingClassifier {
         }
         return windows.indices.map { position in
             let row = probabilities[position]
-            if let row { smoother.update(row) }
+            if let row { smoother.update(row) } else { smoother.skipSilentWindow() }
             let smoothed = smoother.current
             return StreamingResult(
                 index: windows[position].index, startSample: windows[position].start, windowLength: windowLength,
@@ -336,12 +348,34 @@ private struct Smoother {
     private var next = 0
     private var average: [Double]?
     private(set) var current: [Float]?
+    /// Silent windows since the last scored one.
+    private var silentRun = 0
 
     init(_ smoothing: StreamingSmoothing) {
         self.smoothing = smoothing
     }
 
+    /// How many silent windows in a row make a silent stretch: the smoothing's memory.
+    private var silentStretch: Int {
+        switch smoothing {
+        case .none: return 1
+        case let .movingAverage(windows): return windows
+        case let .exponential(weight): return Int(Swift.min(1000, (1 / Double(weight)).rounded(.up)))
+        }
+    }
+
+    /// A silent window: after a whole silent stretch the decision is forgotten.
+    mutating func skipSilentWindow() {
+        silentRun += 1
+        guard silentRun >= silentStretch else { return }
+        rows.removeAll()
+        next = 0
+        average = nil
+        current = nil
+    }
+
     mutating func update(_ row: [Float]) {
+        silentRun = 0
         switch smoothing {
         case .none:
             current = row

@@ -49,8 +49,11 @@ public enum StreamingNormalization: String, Sendable, Hashable, Codable, CaseIte
 
 /// How a ``StreamingClassifier`` smooths the window probabilities into a steadier decision.
 ///
-/// Only non-silent (scored) windows enter the smoothing; during silence the smoothed decision
-/// keeps its last value (and each result says whether its own window was silent).
+/// Only non-silent (scored) windows enter the smoothing. Through a short silence the smoothed
+/// decision keeps its last value; once a stretch of silent windows as long as the smoothing's
+/// memory has passed (1 window for ``none``, `windows` for ``movingAverage(windows:)``,
+/// `1 / weight` rounded up for ``exponential(weight:)``), the smoothed decision becomes nil —
+/// that stretch of the stream is silent — and the smoothing starts afresh at the next sound.
 public enum StreamingSmoothing: Sendable, Hashable, Codable {
     /// No smoothing: the smoothed decision is that of the last scored window.
     case none
@@ -84,14 +87,16 @@ public struct StreamingConfiguration: Sendable, Hashable, Codable {
     /// Samples at 16 kHz between the starts of consecutive windows (3200 = 0.2 s, the seed
     /// article's evaluation hop): a result is emitted every `hop` samples.
     public var hop: Int
-    /// A window whose peak (after ``inputGain``, before window normalization) is at or below this
-    /// value is silent: it is not scored and does not enter the smoothing (0.2 in the paper's
-    /// recipe). With ``StreamingNormalization/windowPeak`` the threshold is in the input's own
-    /// full-scale units (1.0 = full scale for decoded WAV audio).
-    public var silenceThreshold: Float
+    /// A window whose peak before ``inputGain`` and normalization is at or below this level in
+    /// dBFS (0 dBFS = amplitude 1.0) is silent: it is not scored and does not enter the smoothing
+    /// (``SilenceDetection``; -50 dBFS by default, a model's own with
+    /// ``StreamingClassifier/init(contentsOf:sourceSampleRate:configuration:)``).
+    public var silenceThresholdDecibels: Double
     /// How windows are scaled before the network.
     public var normalization: StreamingNormalization
-    /// A gain applied to every (resampled) sample before windowing; finite and positive.
+    /// A gain applied to every window that is not silent before it goes to the network with
+    /// ``StreamingNormalization/none`` (with ``StreamingNormalization/windowPeak`` it cancels
+    /// out); finite and positive. Silence is judged before it.
     public var inputGain: Float
     /// How the window probabilities are smoothed.
     public var smoothing: StreamingSmoothing
@@ -102,15 +107,16 @@ public struct StreamingConfiguration: Sendable, Hashable, Codable {
     ///
     /// - Parameters:
     ///   - hop: Samples at 16 kHz between windows, at least 1 (3200 = 0.2 s).
-    ///   - silenceThreshold: The peak at or below which a window is silent, finite and non-negative.
+    ///   - silenceThresholdDecibels: The level in dBFS at or below which a window's peak (before
+    ///     gain and normalization) is silent, in [-200, 0].
     ///   - normalization: How windows are scaled (each by its own peak by default).
     ///   - inputGain: A gain for every sample, finite and positive.
     ///   - smoothing: The smoothing of the decision (mean of the last 5 scored windows by default).
     ///   - batchSize: The most windows per forward pass, at least 1.
-    public init(hop: Int = 3200, silenceThreshold: Float = 0.2, normalization: StreamingNormalization = .windowPeak,
+    public init(hop: Int = 3200, silenceThresholdDecibels: Double = SilenceDetection.defaultThresholdDecibels, normalization: StreamingNormalization = .windowPeak,
                 inputGain: Float = 1, smoothing: StreamingSmoothing = .movingAverage(windows: 5), batchSize: Int = 8) {
         self.hop = hop
-        self.silenceThreshold = silenceThreshold
+        self.silenceThresholdDecibels = silenceThresholdDecibels
         self.normalization = normalization
         self.inputGain = inputGain
         self.smoothing = smoothing
@@ -122,8 +128,8 @@ public struct StreamingConfiguration: Sendable, Hashable, Codable {
     /// - Throws: ``StreamingError/invalidSetting(_:)`` naming the first value out of range.
     public func validate() throws {
         guard hop >= 1 else { throw StreamingError.invalidSetting("the hop must be at least 1 sample, got \(hop)") }
-        guard silenceThreshold.isFinite, silenceThreshold >= 0 else {
-            throw StreamingError.invalidSetting("the silence threshold must be finite and non-negative, got \(silenceThreshold)")
+        guard silenceThresholdDecibels.isFinite, silenceThresholdDecibels <= 0, silenceThresholdDecibels >= -200 else {
+            throw StreamingError.invalidSetting("the silence threshold must be a level in dBFS between -200 and 0, got \(silenceThresholdDecibels)")
         }
         guard inputGain.isFinite, inputGain > 0 else {
             throw StreamingError.invalidSetting("the input gain must be finite and positive, got \(inputGain)")
@@ -142,15 +148,16 @@ public struct StreamingResult: Sendable, Hashable {
     public var startSample: Int
     /// The window's length in samples at 16 kHz (the network's input length).
     public var windowLength: Int
-    /// The window's peak `max |x|` after the input gain and before window normalization.
+    /// The window's peak `max |x|` before the input gain and normalization (1.0 = full scale).
     public var peak: Float
-    /// Whether the window was silent (peak at or below the threshold) and therefore not scored.
+    /// Whether the window was silent (peak at or below the threshold in dBFS) and therefore not scored.
     public var isSilent: Bool
     /// The window's class probabilities (softmax), in class order; `nil` for a silent window.
     public var probabilities: [Float]?
     /// The window's most probable class; `nil` for a silent window.
     public var best: Classification.Candidate?
-    /// The smoothed probabilities after this window; `nil` until the first scored window.
+    /// The smoothed probabilities after this window; `nil` until the first scored window and
+    /// through a silent stretch (see ``StreamingSmoothing``).
     public var smoothedProbabilities: [Float]?
     /// The most probable class of the smoothed probabilities; `nil` until the first scored window.
     public var smoothedBest: Classification.Candidate?
@@ -161,7 +168,7 @@ public struct StreamingResult: Sendable, Hashable {
     ///   - index: The window's number.
     ///   - startSample: Its first sample at 16 kHz.
     ///   - windowLength: Its length at 16 kHz.
-    ///   - peak: Its peak before window normalization.
+    ///   - peak: Its peak before gain and normalization.
     ///   - isSilent: Whether it was skipped as silent.
     ///   - probabilities: Its class probabilities, `nil` when silent.
     ///   - best: Its most probable class, `nil` when silent.
@@ -184,4 +191,6 @@ public struct StreamingResult: Sendable, Hashable {
     public var startTime: Double { Double(startSample) / Double(EnvNetConfiguration.sampleRate) }
     /// The window's end in seconds: the moment of the stream its result describes up to.
     public var endTime: Double { Double(startSample + windowLength) / Double(EnvNetConfiguration.sampleRate) }
+    /// The window's peak in dBFS (`-infinity` for digital silence).
+    public var peakDecibels: Double { SilenceDetection.decibels(ofPeak: peak) }
 }

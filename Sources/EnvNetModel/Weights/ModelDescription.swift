@@ -57,8 +57,8 @@ public struct DatasetRecord: Codable, Sendable, Equatable, Hashable {
 ///
 /// Files without `envnet.model` (written before schema 1, or converted from PyTorch) load with
 /// ``legacyDefaults(configuration:classNames:)``: peak normalization without zero trimming,
-/// probability voting with a 0.2 s hop, the training silence rule of peak 0.2, no recipe and no
-/// dataset record.
+/// probability voting with a 0.2 s hop, the training silence rule of peak 0.2, the default
+/// detection rule (``SilenceDetection/defaultThresholdDecibels``), no recipe and no dataset record.
 public struct ModelDescription: Codable, Sendable, Equatable {
     /// The metadata schema this library writes and the newest it reads.
     public static let currentSchemaVersion = 1
@@ -88,6 +88,10 @@ public struct ModelDescription: Codable, Sendable, Equatable {
     public var preprocessing: PreprocessingSettings
     /// The training rule: a crop whose peak after normalization is at or below this is silent.
     public var trainingSilenceThreshold: Float
+    /// The detection rule for prediction: a window whose peak before normalization is at or
+    /// below this level in dBFS is silent (``SilenceDetection``). Nil in files written before it
+    /// was recorded; ``predictionSilenceThreshold`` then gives the default.
+    public var silenceThresholdDecibels: Double?
     /// How a recording is cut into windows and voted at test time.
     public var evaluation: EvaluationScheme
     /// The training recipe; nil for files that did not record it.
@@ -97,6 +101,10 @@ public struct ModelDescription: Codable, Sendable, Equatable {
     /// The library version that wrote the file.
     public var libraryVersion: String
 
+    /// The detection threshold in dBFS that prediction uses: the recorded one, or
+    /// ``SilenceDetection/defaultThresholdDecibels`` for older files.
+    public var predictionSilenceThreshold: Double { silenceThresholdDecibels ?? SilenceDetection.defaultThresholdDecibels }
+
     /// Creates a description.
     ///
     /// - Parameters:
@@ -105,10 +113,12 @@ public struct ModelDescription: Codable, Sendable, Equatable {
     ///   - preprocessing: The preprocessing.
     ///   - evaluation: The evaluation scheme.
     ///   - trainingSilenceThreshold: The training silence rule.
+    ///   - silenceThresholdDecibels: The detection rule for prediction, in dBFS.
     ///   - recipe: The recipe.
     ///   - dataset: The data record.
     public init(configuration: EnvNetConfiguration, classNames: [String], preprocessing: PreprocessingSettings = .seedArticle,
                 evaluation: EvaluationScheme = .seedArticle, trainingSilenceThreshold: Float = 0.2,
+                silenceThresholdDecibels: Double? = SilenceDetection.defaultThresholdDecibels,
                 recipe: TrainingConfiguration? = nil, dataset: DatasetRecord? = nil) {
         schemaVersion = Self.currentSchemaVersion
         network = "envnet"
@@ -118,6 +128,7 @@ public struct ModelDescription: Codable, Sendable, Equatable {
         inputLength = configuration.inputLength
         self.preprocessing = preprocessing
         self.trainingSilenceThreshold = trainingSilenceThreshold
+        self.silenceThresholdDecibels = silenceThresholdDecibels
         self.evaluation = evaluation
         self.recipe = recipe
         self.dataset = dataset
@@ -134,6 +145,7 @@ public struct ModelDescription: Codable, Sendable, Equatable {
         var description = ModelDescription(configuration: configuration, classNames: classNames)
         description.schemaVersion = 0
         description.libraryVersion = "unknown"
+        description.silenceThresholdDecibels = nil
         return description
     }
 
@@ -186,6 +198,13 @@ public struct ModelDescription: Codable, Sendable, Equatable {
         }
         guard description.trainingSilenceThreshold.isFinite, description.trainingSilenceThreshold >= 0 else {
             throw fail("metadata \(Key.description): the silence threshold \(description.trainingSilenceThreshold) is not a non-negative number")
+        }
+        if let decibels = description.silenceThresholdDecibels {
+            do {
+                try SilenceDetection.validate(thresholdDecibels: decibels)
+            } catch {
+                throw fail("metadata \(Key.description): \(error)")
+            }
         }
         return description
     }

@@ -6,9 +6,9 @@ struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Synthesize the built-in dataset, train EnvNet on it, evaluate, analyze, and write a report folder.",
         discussion: """
-            Needs no data of yours. Writes into the output folder: the synthetic dataset (dataset/),
-            the trained model (model.safetensors), the training log and curve, the evaluation
-            (accuracy, confusion matrix as CSV and image, per-class accuracy), the learned-filter
+            Needs no data of yours. Writes into the output folder: the synthetic dataset (dataset/), \
+            the trained model (model.safetensors), the training log and curve, the evaluation \
+            (accuracy, confusion matrix as CSV and image, per-class accuracy), the learned-filter \
             analysis (filter responses as CSV and heatmap) and REPORT.md. About two minutes on 2 cores.
 
             Examples:

@@ -7,12 +7,12 @@ struct Embed: ParsableCommand {
         commandName: "embed",
         abstract: "Clip embeddings (fc6 activations averaged over the voting windows) and their 2-D PCA plot.",
         discussion: """
-            Runs every selected clip's probability-voting windows (1.5 s, 0.2 s hop, silent windows
-            dropped) through the network up to relu6 (fc6 after its ReLU, before dropout) and averages
-            them: one hiddenUnits-long vector per clip (4096 for the paper's sizes). A principal
-            component analysis (LAPACK eigendecomposition of the covariance) maps them to 2-D.
-            Writes to --output: embeddings.csv (name,label,class,e0,e1,...), pca.csv
-            (name,label,class,pc1,pc2) and pca.svg (the scatter plot, one colour per class).
+            Runs every selected clip's probability-voting windows (1.5 s, 0.2 s hop, silent windows \
+            dropped) through the network up to relu6 (fc6 after its ReLU, before dropout) and averages \
+            them: one hiddenUnits-long vector per clip (4096 for the paper's sizes). A principal \
+            component analysis (LAPACK eigendecomposition of the covariance) maps them to 2-D. \
+            Writes to --output: embeddings.csv (name,label,class,e0,e1,...), pca.csv \
+            (name,label,class,pc1,pc2) and pca.svg (the scatter plot, one colour per class). \
             The weights' classes need not match the dataset's: the plot is coloured by the dataset's labels.
 
             Each window costs about 0.8 GFLOP: a fold of ESC-50 (400 clips of 5 s) is 3600 windows.

@@ -7,12 +7,12 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a trained model on one fold: clip accuracy, per-class accuracy, confusion matrix.",
         discussion: """
-            Classes are matched by name: a model whose classes differ from the dataset's is refused
-            before any preprocessing, naming the missing and extra classes. The normalization and the
-            evaluation scheme are the ones the model records (older files: peak, voting); --evaluation
-            voting (1.5 s windows, 0.2 s hop, the seed article), ten-crop (the authors' repository)
-            or both overrides the scheme. Report files (confusion_matrix.csv/.svg,
-            per_class_accuracy.csv, predictions.csv, report.json) go to --output, one subfolder per
+            Classes are matched by name: a model whose classes differ from the dataset's is refused \
+            before any preprocessing, naming the missing and extra classes. The normalization and the \
+            evaluation scheme are the ones the model records (older files: peak, voting); --evaluation \
+            voting (1.5 s windows, 0.2 s hop, the seed article), ten-crop (the authors' repository) \
+            or both overrides the scheme. Report files (confusion_matrix.csv/.svg, \
+            per_class_accuracy.csv, predictions.csv, report.json) go to --output, one subfolder per \
             scheme.
 
             Examples:
@@ -308,9 +308,9 @@ struct Analyze: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The paper's learned-filter analysis: each pool2 filter's response to pure tones, sorted by peak frequency.",
         discussion: """
-            Feeds tones over a log-spaced frequency grid through the trained network and records the
-            mean response of each of the 40 filters after pool2. Writes filter_response.csv (sorted
-            filters x frequencies), filter_peaks.csv and filter_response.svg (a heatmap: in a trained
+            Feeds tones over a log-spaced frequency grid through the trained network and records the \
+            mean response of each of the 40 filters after pool2. Writes filter_response.csv (sorted \
+            filters x frequencies), filter_peaks.csv and filter_response.svg (a heatmap: in a trained \
             EnvNet it resembles a mel filterbank).
 
             Examples:

@@ -6,11 +6,11 @@ struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the built-in synthetic dataset (ESC-50 layout, 10 classes, 5 folds, 44.1 kHz; or UrbanSound8K layout).",
         discussion: """
-            The classes are procedurally generated environmental-like sounds (siren, engine, rain,
-            knock, bird chirp, clock tick, bell, wind, crackle, mains hum) with randomized parameters,
-            background noise, silent gaps and loudness. The folder reads like real ESC-50 data.
-            With --layout urbansound8k it reads like UrbanSound8K instead: audio/fold1..foldN and
-            metadata/UrbanSound8K.csv, two slices per source recording (fsID), clips of 0.3-4 s at
+            The classes are procedurally generated environmental-like sounds (siren, engine, rain, \
+            knock, bird chirp, clock tick, bell, wind, crackle, mains hum) with randomized parameters, \
+            background noise, silent gaps and loudness. The folder reads like real ESC-50 data. \
+            With --layout urbansound8k it reads like UrbanSound8K instead: audio/fold1..foldN and \
+            metadata/UrbanSound8K.csv, two slices per source recording (fsID), clips of 0.3-4 s at \
             rates from 8 kHz to 192 kHz, mono or stereo, 16-bit or float.
 
             Examples:

@@ -128,17 +128,17 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train EnvNet on a dataset of your own sounds, ESC-50 or UrbanSound8K, with the paper's recipe.",
         discussion: """
-            The dataset is a folder with one subfolder per class, a manifest CSV, ESC-50 or
-            UrbanSound8K, in WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF or W64 at any rate.
-            Before any long work it prints the dataset's classes, folds, duration, formats and rates.
-            Trains on every fold but the test fold and validates on it (or, with --cross-validation,
-            does so for every fold and reports the mean and spread). Each epoch prints one line and
-            appends it to log.jsonl in the run folder (and redraws training_curve.svg there); a
-            checkpoint is written atomically after each epoch, and --resume continues a killed run
+            The dataset is a folder with one subfolder per class, a manifest CSV, ESC-50 or \
+            UrbanSound8K, in WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF or W64 at any rate. \
+            Before any long work it prints the dataset's classes, folds, duration, formats and rates. \
+            Trains on every fold but the test fold and validates on it (or, with --cross-validation, \
+            does so for every fold and reports the mean and spread). Each epoch prints one line and \
+            appends it to log.jsonl in the run folder (and redraws training_curve.svg there); a \
+            checkpoint is written atomically after each epoch, and --resume continues a killed run \
             from it (refused when the data, fold or any setting differs).
 
-            The model file records its classes, preprocessing, evaluation scheme, recipe and the
-            data's fingerprint, so evaluate and predict need no flag to use it. --init-from starts
+            The model file records its classes, preprocessing, evaluation scheme, recipe and the \
+            data's fingerprint, so evaluate and predict need no flag to use it. --init-from starts \
             from a trained model (fine-tuning); add --freeze-through pool2 to keep its front end.
 
             Examples:

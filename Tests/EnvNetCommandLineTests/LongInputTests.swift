@@ -81,4 +81,35 @@ struct LongInputTests {
         #expect(long.peakResidentBytes - short.peakResidentBytes < 32 << 20,
                 "memory grows with the file: \(long.peakResidentBytes >> 20) MB for an hour, \(short.peakResidentBytes >> 20) MB for a minute")
     }
+
+    /// Issue 13: the file API (`envnet predict` without --stream, through
+    /// `SoundClassifier.analyze`) reads the hour from disk as it goes, with the bundled model: its
+    /// peak RSS stays within 100 MB of the same command on a one-second file (which holds the
+    /// loaded model and the process).
+    @Test(.timeLimit(.minutes(10)))
+    func oneHourIsAnalysedThroughTheFileAPIWithBoundedMemory() throws {
+        _ = try ChildProcess.requireExecutable()
+        let folder = try ChildProcess.temporaryFolder("long-analysis")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let hour = folder.appendingPathComponent("hour.wav"), second = folder.appendingPathComponent("second.wav")
+        try Self.writeRecording(minutes: 60, to: hour)
+        try WAVWriter.write((0..<Self.sampleRate).map { 0.5 * sinf(Float($0) * 0.1) }, sampleRate: Self.sampleRate, format: .pcm16, to: second)
+        func analyse(_ file: URL) throws -> (ChildProcess.Measurement, String) {
+            let output = folder.appendingPathComponent(file.lastPathComponent + ".txt")
+            let measurement = try ChildProcess.runMeasuringPeakMemory(["predict", "--hop-seconds", "\(Self.hop)", file.path], output: output, timeout: 540)
+            let text = try String(contentsOf: output, encoding: .utf8)
+            #expect(measurement.exitStatus == 0, "\(text.suffix(1000))")
+            return (measurement, text)
+        }
+        let (baseline, _) = try analyse(second)
+        let (long, text) = try analyse(hour)
+        // The progress bar (plain lines without a terminal) and the glance line.
+        #expect(text.contains("analysing hour.wav"), "\(text.suffix(500))")
+        #expect(text.contains(hour.path + ": "), "\(text.suffix(500))")
+        let megabyte = Double(1 << 20)
+        print(String(format: "long analysis: one hour in %.1f s, peak RSS %.1f MB; one second in %.1f s, peak RSS %.1f MB (model and process); hop %.2f s",
+                     long.seconds, Double(long.peakResidentBytes) / megabyte, baseline.seconds, Double(baseline.peakResidentBytes) / megabyte, Self.hop))
+        #expect(long.peakResidentBytes - baseline.peakResidentBytes < 100 << 20,
+                "an hour takes \(long.peakResidentBytes >> 20) MB, a second \(baseline.peakResidentBytes >> 20) MB")
+    }
 }

@@ -22,14 +22,17 @@ public func peakAmplitude(_ samples: [Float]) -> Float {
 
 /// Scales samples so that their peak amplitude is 1.0.
 ///
-/// A buffer of all zeros is returned unchanged: there is no gain that would give it a peak.
+/// A buffer of all zeros, or one whose peak is so small (below the smallest normal float, about
+/// 1.2e-38, 760 dB below full scale) that `1 / peak` overflows, is returned unchanged: it is
+/// silence, and scaling it would give infinities and then NaN in the network.
 ///
 /// - Parameter samples: The samples.
 /// - Returns: `samples / max |samples|`.
 public func peakNormalized(_ samples: [Float]) -> [Float] {
     let peak = peakAmplitude(samples)
-    guard peak > 0 else { return samples }
+    guard peak >= Float.leastNormalMagnitude else { return samples }
     let scale = 1 / peak
+    guard scale.isFinite else { return samples }
     return samples.map { $0 * scale }
 }
 

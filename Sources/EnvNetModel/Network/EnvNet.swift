@@ -344,6 +344,17 @@ public final class EnvNet: Module {
         }
         // PyTorch saves a batch counter the network does not use.
         for key in state.keys where key.hasSuffix(".num_batches_tracked") { state[key] = nil }
+        // Poisoned weights would load and give one output for every input: refuse them by name.
+        for key in state.keys.sorted() {
+            let problem: String? = state[key]!.withUnsafeBufferPointer { values in
+                if let index = values.firstIndex(where: { !$0.isFinite }) { return "element \(index) is \(values[index])" }
+                if key.hasSuffix("running_var"), let index = values.firstIndex(where: { $0 < 0 }) {
+                    return "element \(index) is \(values[index]), and a variance cannot be negative"
+                }
+                return nil
+            }
+            if let problem { throw EnvNetError.incompatibleWeights(path: source, reason: "\(key): \(problem)") }
+        }
         do {
             try network.loadStateDictionary(state, strict: true)
         } catch let error as LayerError {

@@ -261,6 +261,12 @@ public final class Trainer {
                 }
                 _ = network.backward(gradient, stoppingAfter: frozenThrough)
                 optimizer.step(parameters: trainable)
+                // A finite loss does not prove finite weights (a huge gradient, a degenerate batch
+                // statistic): one pass over them costs about 1 % of a step, and a NaN model is never saved.
+                if let tensor = Self.firstNonFiniteTensor(in: network) {
+                    throw TrainingError.nonFiniteWeights(epoch: epoch + 1, step: step + 1, tensor: tensor,
+                                                         checkpoint: history.isEmpty ? nil : checkpointURL?.path)
+                }
                 lossTotal += Double(loss) * Double(indices.count)
                 let predictions = logits.argmax(axis: 1).indices
                 correct += zip(predictions, labels).filter { $0 == $1 }.count
@@ -288,6 +294,21 @@ public final class Trainer {
         }
         network.eval()
         return history
+    }
+
+    /// The name of the first parameter or buffer holding a NaN or an infinity, if any.
+    static func firstNonFiniteTensor(in network: EnvNet) -> String? {
+        func finite(_ tensor: Tensor) -> Bool {
+            tensor.withUnsafeBufferPointer { buffer in
+                // x * 0 is 0 for every finite x and NaN for NaN or an infinity, so the sum cannot overflow.
+                var sum: Float = 0
+                for value in buffer { sum += value * 0 }
+                return sum.isFinite
+            }
+        }
+        for (key, parameter) in network.namedParameters() where !finite(parameter.value) { return key }
+        for (key, buffer) in network.namedBuffers() where !finite(buffer.value) { return key }
+        return nil
     }
 
     /// Dropout masks come from generators reset at every epoch, so a resumed epoch draws the same masks.

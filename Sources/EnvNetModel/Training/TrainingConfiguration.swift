@@ -76,6 +76,9 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     case emptyTrainingSet
     case invalidLabel(clip: String, label: Int, classCount: Int)
     case diverged(epoch: Int, step: Int, loss: Float, checkpoint: String?)
+    /// A weight or BatchNorm statistic became NaN or infinite in a step whose loss was finite;
+    /// nothing was saved from that step on.
+    case nonFiniteWeights(epoch: Int, step: Int, tensor: String, checkpoint: String?)
     case checkpointMismatch(path: String, reason: String)
 
     public var description: String {
@@ -86,6 +89,9 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
         case let .diverged(epoch, step, loss, checkpoint):
             let kept = checkpoint.map { "; the last good checkpoint is kept at \($0)" } ?? ""
             return "training diverged: loss \(loss) at epoch \(epoch), step \(step)\(kept)"
+        case let .nonFiniteWeights(epoch, step, tensor, checkpoint):
+            let kept = checkpoint.map { "; the last good checkpoint is kept at \($0)" } ?? "; no model was saved"
+            return "training diverged: \(tensor) became NaN or infinite at epoch \(epoch), step \(step)\(kept)"
         case let .checkpointMismatch(path, reason): return "\(path): cannot resume: \(reason)"
         }
     }

@@ -30,6 +30,8 @@ public struct AudioError: Error, CustomStringConvertible, Equatable, Sendable {
         case zeroSampleRate
         /// The format declares an implausibly high sample rate.
         case sampleRateTooHigh(Int)
+        /// The format declares a sample rate below ``WAVReader/supportedSampleRates``.
+        case sampleRateTooLow(Int)
         /// `blockAlign` disagrees with channels x bytes per sample.
         case blockAlignMismatch(declared: Int, expected: Int)
         /// The format tag is not one this reader decodes.
@@ -98,7 +100,9 @@ public struct AudioError: Error, CustomStringConvertible, Equatable, Sendable {
         case .zeroSampleRate:
             return "format declares a sample rate of zero"
         case .sampleRateTooHigh(let rate):
-            return "implausible sample rate \(rate) Hz"
+            return "sample rate \(rate) Hz is above the supported \(WAVReader.supportedSampleRates.upperBound) Hz"
+        case .sampleRateTooLow(let rate):
+            return "sample rate \(rate) Hz is below the supported \(WAVReader.supportedSampleRates.lowerBound) Hz"
         case .blockAlignMismatch(let declared, let expected):
             return "block align \(declared) is inconsistent with channels and bit depth (expected \(expected))"
         case .unsupportedEncoding(let tag):

@@ -6,7 +6,9 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Describe audio files: encoding, sample rate, channels, frames, duration and peak of the mono mix.",
         discussion: """
-            A file that cannot be read is listed with the reason; the exit status is then non-zero.
+            Each file is read as a stream, a chunk at a time, so a file of any length takes a few \
+            megabytes. A file that cannot be read is listed with the reason; the exit status is \
+            then non-zero.
 
             Examples:
               envnet inspect clip.wav
@@ -38,11 +40,19 @@ struct Inspect: ParsableCommand {
         var entries: [Entry] = []
         for path in files {
             do {
-                let audio = try AudioFileReader.read(contentsOf: URL(fileURLWithPath: path))
-                let info = audio.info
+                // Streamed: the peak and the frame count come from the samples actually present.
+                let stream = try AudioFileStream(contentsOf: URL(fileURLWithPath: path))
+                var peak: Float = 0, frames = 0
+                while let chunk = try stream.next(maximumFrames: 1 << 16) {
+                    peak = Swift.max(peak, peakAmplitude(chunk))
+                    frames += chunk.count
+                }
+                let info = stream.info
+                // MP3 headers give an estimate; for the others fewer frames than declared is a truncation.
+                let truncated = info.format != .mp3 && frames < info.frameCount
                 entries.append(Entry(path: path, format: info.format.rawValue, encoding: info.encodingDescription, sampleRate: info.sampleRate,
-                                     channels: info.channelCount, frames: info.frameCount, duration: info.duration, peak: peakAmplitude(audio.mono),
-                                     truncated: audio.isTruncated, error: nil))
+                                     channels: info.channelCount, frames: frames, duration: Double(frames) / Double(info.sampleRate), peak: peak,
+                                     truncated: truncated, error: nil))
             } catch {
                 entries.append(Entry(path: path, error: "\(error)"))
             }
@@ -83,7 +93,10 @@ struct Resample: ParsableCommand {
     @Flag(help: "Write 32-bit float samples instead of 16-bit PCM.") var float = false
 
     func validate() throws {
-        guard rate > 0 else { throw ValidationError("--rate must be a positive number of Hz") }
+        let rates = WAVReader.supportedSampleRates
+        guard rates.contains(rate) else {
+            throw ValidationError("--rate must be between \(rates.lowerBound) and \(rates.upperBound) Hz, got \(rate)")
+        }
     }
 
     func run() throws {

@@ -100,6 +100,21 @@ struct WAVErrorTests {
     @Test func absurdSampleRate() {
         #expect(decodeError(WAVBuilder(sampleRate: 4_000_000_000, payload: [0, 0]).build())?.problem
             == .sampleRateTooHigh(4_000_000_000))
+        #expect(decodeError(WAVBuilder(sampleRate: 768_001, payload: [0, 0]).build())?.problem == .sampleRateTooHigh(768_001))
+    }
+
+    /// Issue 14, point 5: a 32 KB file that claims 1 Hz would resample to 512 MB; it is refused.
+    @Test(arguments: [1, 999])
+    func sampleRatesBelowTheSupportedRangeAreRefused(rate: Int) {
+        let payload = [UInt8](repeating: 7, count: 32_000)
+        let error = decodeError(WAVBuilder(sampleRate: UInt32(rate), payload: payload).build())
+        #expect(error?.problem == .sampleRateTooLow(rate))
+        #expect(error?.description.contains("below the supported 1000 Hz") == true)
+    }
+
+    @Test(arguments: [8_000, 384_000, 1_000, 768_000])
+    func everyRateFrom8To384kHzIsAdmitted(rate: Int) throws {
+        #expect(decodeError(WAVBuilder(sampleRate: UInt32(rate), payload: [0, 0, 1, 0]).build()) == nil)
     }
 
     @Test func blockAlignInconsistent() {

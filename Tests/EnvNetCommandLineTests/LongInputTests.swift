@@ -111,5 +111,15 @@ struct LongInputTests {
                      long.seconds, Double(long.peakResidentBytes) / megabyte, baseline.seconds, Double(baseline.peakResidentBytes) / megabyte, Self.hop))
         #expect(long.peakResidentBytes - baseline.peakResidentBytes < 100 << 20,
                 "an hour takes \(long.peakResidentBytes >> 20) MB, a second \(baseline.peakResidentBytes >> 20) MB")
+
+        // Issue 14, point 6: `inspect` streams too (it decoded whole files before: 4.9 GB for 1.27 GB).
+        let inspectOutput = folder.appendingPathComponent("inspect.txt")
+        let inspectSecond = try ChildProcess.runMeasuringPeakMemory(["inspect", second.path], output: inspectOutput, timeout: 120)
+        let inspectHour = try ChildProcess.runMeasuringPeakMemory(["inspect", hour.path], output: inspectOutput, timeout: 300)
+        let inspected = try String(contentsOf: inspectOutput, encoding: .utf8)
+        #expect(inspectHour.exitStatus == 0 && inspected.contains("57600000 frames, 3600.000 s"), "\(inspected)")
+        print(String(format: "long inspect: one hour peak RSS %.1f MB, one second %.1f MB",
+                     Double(inspectHour.peakResidentBytes) / megabyte, Double(inspectSecond.peakResidentBytes) / megabyte))
+        #expect(inspectHour.peakResidentBytes - inspectSecond.peakResidentBytes < 16 << 20)
     }
 }

@@ -213,6 +213,8 @@ final class SndFile {
             .zeroSampleRate
         } else if Int(details.samplerate) > WAVReader.maximumSampleRate {
             .sampleRateTooHigh(Int(details.samplerate))
+        } else if Int(details.samplerate) < WAVReader.supportedSampleRates.lowerBound {
+            .sampleRateTooLow(Int(details.samplerate))
         } else if details.channels > 4096 {
             .decodeFailed(format: expected.rawValue, reason: "implausible channel count \(details.channels)")
         } else { nil }

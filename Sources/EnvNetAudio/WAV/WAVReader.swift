@@ -28,9 +28,12 @@ import Darwin
 ///   walk stops at the end of the bytes present. Up to 7 trailing bytes are ignored.
 /// - Non-finite float samples (NaN, infinity) decode as 0 so that they cannot poison training.
 public enum WAVReader {
-    /// Sample rates above this are rejected as implausible (the highest rates in real use
-    /// are 768 kHz).
-    public static let maximumSampleRate = 10_000_000
+    /// The sample rates any decoder here accepts, in Hz: 1 kHz to 768 kHz (the highest rate in
+    /// real use). Work is sized from the rate (resampling to 16 kHz multiplies a 1 kHz file by
+    /// 16), so a header that claims 1 Hz cannot make a 32 KB file cost gigabytes.
+    public static let supportedSampleRates = 1_000...768_000
+    /// Sample rates above this are rejected (``supportedSampleRates``' upper end).
+    public static let maximumSampleRate = supportedSampleRates.upperBound
 
     /// Reads and decodes a WAV file.
     ///
@@ -202,6 +205,7 @@ public enum WAVReader {
         guard channelCount > 0 else { throw fail(.zeroChannels) }
         guard sampleRate > 0 else { throw fail(.zeroSampleRate) }
         guard sampleRate <= maximumSampleRate else { throw fail(.sampleRateTooHigh(sampleRate)) }
+        guard sampleRate >= supportedSampleRates.lowerBound else { throw fail(.sampleRateTooLow(sampleRate)) }
 
         let isExtensible = formatTag == formatExtensible
         if isExtensible {

@@ -47,6 +47,10 @@ struct FileFormatTests {
         ("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "needs 12 bytes"),
         ("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 8, "U8"),
         ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "overlap"),
+        // Issue 14, point 7: an empty tensor sorted between two overlapping ones hid the overlap.
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12, "'a' and 'b' overlap"),
+        // A tensor inside a longer one, after a shorter one that ends first.
+        ("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]},\"c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 16, "overlap"),
         ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1000000000,1000000000,4],\"data_offsets\":[0,8]}}", 8, "larger than the file"),
         ("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,8]}}", 8, "non-negative"),
         ("[1,2]", 0, "not a JSON object"),
@@ -60,6 +64,36 @@ struct FileFormatTests {
             #expect("\(error)".contains(expected), "\(error)")
             #expect("\(error)".contains("bad.safetensors"))
         }
+    }
+
+    @Test func manyTensorsAreRefusedBeforeTheWork() {
+        // 5000 empty tensors: a small header, but over the 4096-tensor bound.
+        let entries = (0..<5000).map { "\"t\($0)\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}" }
+        let header = "{" + entries.joined(separator: ",") + "}"
+        #expect { try SafeTensors.decode(Self.file(header: header, dataBytes: 0), source: "many.safetensors") } throws: { error in
+            "\(error)".contains("5000 header entries, more than the 4096 tensors allowed") && "\(error)".contains("many.safetensors")
+        }
+        // A header over 4 MB is refused from its declared length alone.
+        var data = Data()
+        withUnsafeBytes(of: UInt64(5 << 20).littleEndian) { data.append(contentsOf: $0) }
+        data.append(Data(count: 5 << 20))
+        #expect { try SafeTensors.decode(data, source: "huge.safetensors") } throws: { "\($0)".contains("exceeds the 4194304-byte limit") }
+    }
+
+    @Test func unknownTensorsAreRefusedByNameAndBatchCountersIgnored() throws {
+        let network = EnvNet(configuration: EnvNetConfiguration(classCount: 3, hiddenUnits: 8), seed: 1)
+        var state = network.stateDictionary()
+        state["bn1.num_batches_tracked"] = Tensor([7], shape: [1])
+        let folder = FileManager.default.temporaryDirectory
+        let accepted = folder.appendingPathComponent("envnet-counter-\(UUID().uuidString).safetensors")
+        try SafeTensors(tensors: state).write(to: accepted)
+        defer { try? FileManager.default.removeItem(at: accepted) }
+        _ = try EnvNet.loadModel(from: accepted)
+        state["fc8.weight"] = Tensor([1, 2], shape: [2])
+        let refused = folder.appendingPathComponent("envnet-unknown-\(UUID().uuidString).safetensors")
+        try SafeTensors(tensors: state).write(to: refused)
+        defer { try? FileManager.default.removeItem(at: refused) }
+        #expect { try EnvNet.loadModel(from: refused) } throws: { "\($0)".contains("fc8.weight") }
     }
 
     @Test func headerLengthBeyondTheFileIsRefused() {

@@ -16,8 +16,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
+        try Limits.check(batchSize, in: Limits.batchSize, option: "--batch-size")
+        try Limits.check(repetitions, in: Limits.repetitions, option: "--repetitions")
+        try Limits.checkMemory(Limits.trainingBytes(hiddenUnits: 4096, batchSize: batchSize, classCount: 50),
+                               for: "a training step of --batch-size \(batchSize)")
     }
 
     func run() throws {

@@ -22,8 +22,9 @@ struct Demo: ParsableCommand {
     @Option(help: "Seed of the dataset, the weights and training.") var seed: UInt64 = 0
 
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        try Limits.check(epochs, in: Limits.epochs, option: "--epochs")
         guard clipsPerClass >= 5 else { throw ValidationError("--clips-per-class must be at least 5 (one per fold)") }
+        try Limits.check(clipsPerClass, in: Limits.clipsPerClass, option: "--clips-per-class")
     }
 
     func run() throws {

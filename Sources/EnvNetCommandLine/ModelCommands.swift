@@ -29,6 +29,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Folder for the report files.") var output: String?
 
     func validate() throws {
+        if let fold { try Limits.check(fold, in: 1...100, option: "--fold") }
         if let evaluation {
             guard ["voting", "ten-crop", "both"].contains(evaluation) else { throw ValidationError("--evaluation must be voting, ten-crop or both") }
         }
@@ -325,8 +326,10 @@ struct Analyze: ParsableCommand {
     @Option(help: "Highest frequency in Hz (at most 8000, the Nyquist frequency of 16 kHz).") var highest: Double = 8000
 
     func validate() throws {
-        guard frequencies >= 2 else { throw ValidationError("--frequencies must be at least 2") }
-        guard lowest > 0, highest > lowest, highest <= 8000 else { throw ValidationError("need 0 < --lowest < --highest <= 8000") }
+        try Limits.check(frequencies, in: Limits.frequencies, option: "--frequencies")
+        guard lowest.isFinite, highest.isFinite, lowest > 0, highest > lowest, highest <= 8000 else {
+            throw ValidationError("need 0 < --lowest < --highest <= 8000, got --lowest \(lowest) --highest \(highest)")
+        }
     }
 
     func run() throws {

@@ -30,6 +30,7 @@ struct Synth: ParsableCommand {
         guard clipsPerClass >= (layout == "esc50" ? 5 : 20) else {
             throw ValidationError("--clips-per-class must be at least \(layout == "esc50" ? 5 : 20) (one source per fold) for \(folds) folds")
         }
+        try Limits.check(clipsPerClass, in: Limits.clipsPerClass, option: "--clips-per-class")
     }
 
     func run() throws {

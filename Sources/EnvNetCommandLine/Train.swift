@@ -86,7 +86,21 @@ struct RecipeOptions: ParsableArguments {
     func validate() throws {
         guard EnvNetConfiguration.Variant(rawValue: variant ?? "official") != nil else { throw ValidationError("--variant must be official or seed") }
         guard ["voting", "ten-crop"].contains(evaluation) else { throw ValidationError("--evaluation must be voting or ten-crop") }
-        guard parsedMilestones != nil else { throw ValidationError("--milestones must be comma-separated whole numbers, like 80,100,120") }
+        guard let milestones = parsedMilestones else { throw ValidationError("--milestones must be comma-separated whole numbers, like 80,100,120") }
+        try Limits.check(epochs, in: Limits.epochs, option: "--epochs")
+        try Limits.check(batchSize, in: Limits.batchSize, option: "--batch-size")
+        for milestone in milestones { try Limits.check(milestone, in: 0...Limits.epochs.upperBound, option: "--milestones") }
+        try Limits.check(validateEvery, in: 0...Limits.epochs.upperBound, option: "--validate-every")
+        try Limits.check(Double(learningRate), in: 1e-12...1e3, option: "--learning-rate")
+        try Limits.check(Double(gamma), in: 1e-12...1e3, option: "--gamma")
+        try Limits.check(Double(momentum), in: 0...0.999_999, option: "--momentum")
+        try Limits.check(Double(weightDecay), in: 0...1, option: "--weight-decay")
+        try Limits.check(warmupEpochs, in: 0...Double(epochs), option: "--warmup-epochs")
+        if let hiddenUnits {
+            try Limits.check(hiddenUnits, in: Limits.hiddenUnits, option: "--hidden-units")
+        }
+        try Limits.checkMemory(Limits.trainingBytes(hiddenUnits: hiddenUnits ?? 4096, batchSize: batchSize),
+                               for: "training with --hidden-units \(hiddenUnits ?? 4096) and --batch-size \(batchSize)")
         do {
             try recipe.validate()
         } catch {
@@ -168,6 +182,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         if freezeThrough != nil, initFrom == nil { throw ValidationError("--freeze-through needs --init-from (a frozen layer must start trained)") }
         if crossValidation, fold != nil { throw ValidationError("--fold and --cross-validation exclude each other") }
+        if let fold { try Limits.check(fold, in: 1...100, option: "--fold") }
         if allFolds, fold != nil || crossValidation { throw ValidationError("--all-folds excludes --fold and --cross-validation") }
         guard SafeTensors.StorageType(rawValue: storage) != nil else { throw ValidationError("--storage must be f32 or f16, not \(storage)") }
     }

@@ -56,16 +56,16 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     /// - Throws: ``TrainingError/invalidConfiguration(_:)`` naming the value.
     public func validate() throws {
         func fail(_ message: String) -> TrainingError { .invalidConfiguration(message) }
-        guard epochs >= 1 else { throw fail("epochs must be at least 1, got \(epochs)") }
+        guard epochs >= 1, epochs <= 1_000_000 else { throw fail("epochs must be between 1 and 1000000, got \(epochs)") }
         guard batchSize >= 1 else { throw fail("batch size must be at least 1, got \(batchSize)") }
         guard learningRate > 0, learningRate.isFinite else { throw fail("learning rate must be positive, got \(learningRate)") }
         guard momentum >= 0, momentum < 1 else { throw fail("momentum must be in [0, 1), got \(momentum)") }
         guard !nesterov || momentum > 0 else { throw fail("Nesterov momentum needs a momentum above 0") }
-        guard weightDecay >= 0 else { throw fail("weight decay must not be negative, got \(weightDecay)") }
-        guard gamma > 0 else { throw fail("gamma must be positive, got \(gamma)") }
-        guard milestones.allSatisfy({ $0 >= 0 }) else { throw fail("milestones must not be negative: \(milestones)") }
-        guard warmupEpochs >= 0 else { throw fail("warm-up epochs must not be negative") }
-        guard silenceThreshold >= 0 else { throw fail("silence threshold must not be negative") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw fail("weight decay must be finite and not negative, got \(weightDecay)") }
+        guard gamma > 0, gamma.isFinite else { throw fail("gamma must be positive and finite, got \(gamma)") }
+        guard milestones.allSatisfy({ $0 >= 0 && $0 <= 1_000_000 }) else { throw fail("milestones must be between 0 and 1000000: \(milestones)") }
+        guard warmupEpochs >= 0, warmupEpochs.isFinite else { throw fail("warm-up epochs must be finite and not negative, got \(warmupEpochs)") }
+        guard silenceThreshold >= 0, silenceThreshold.isFinite else { throw fail("silence threshold must be finite and not negative") }
         guard validationInterval >= 0 else { throw fail("validation interval must not be negative") }
     }
 }

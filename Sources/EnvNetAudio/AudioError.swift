@@ -88,7 +88,7 @@ public struct AudioError: Error, CustomStringConvertible, Equatable, Sendable {
         case .truncatedHeader(let needed, let available):
             return "header truncated: needed \(needed) bytes, only \(available) present"
         case .chunkExceedsFile(let chunk, let declared, let available):
-            return "chunk '\(chunk)' declares \(declared) bytes but only \(available) remain in the file"
+            return "chunk \(chunk) declares \(declared) bytes but only \(available) remain in the file"
         case .missingFormatChunk:
             return "no 'fmt ' chunk"
         case .missingDataChunk:

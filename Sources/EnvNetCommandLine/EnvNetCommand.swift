@@ -17,6 +17,9 @@ public struct EnvNetCommand: ParsableCommand {
     public static func runMain() {
         // Epoch lines must reach a log file as they happen, not when a block buffer fills.
         envnet_line_buffer_standard_output()
+        // Past a file-size limit, a write fails with EFBIG (a typed error, and the probe and
+        // temporary files are removed) instead of the process being killed by SIGXFSZ.
+        signal(SIGXFSZ, SIG_IGN)
         main(nil)
     }
 }

@@ -73,7 +73,7 @@ struct Evaluate: ParsableCommand {
             print(String(format: "fold %d, %@: clip accuracy %.2f%% (%d of %d clips, %.1f windows per clip)", fold, "\(scheme)",
                          report.accuracy * 100, report.correctCount, report.clipCount, report.meanWindowCount))
             for (index, accuracy) in report.perClassAccuracy.enumerated() {
-                print("  " + prepared.classNames[index].padding(toLength: 20, withPad: " ", startingAt: 0)
+                print("  " + terminalSafe(prepared.classNames[index]).padding(toLength: 20, withPad: " ", startingAt: 0)
                       + (accuracy.map { String(format: "%6.1f%%", $0 * 100) } ?? "     -"))
             }
             if let output {
@@ -113,7 +113,7 @@ struct Predict: ParsableCommand {
             """)
 
     @Option(help: "The model (safetensors). Default: the bundled ESC-10 model.") var weights: String?
-    @Option(help: "How many labels to show per file.") var topK = 3
+    @Option(help: "How many labels to show per file (default 3).") var topK: Int?
     @Flag(help: "Print one JSON document with every window.") var json = false
     @Flag(help: "Classify each file as a stream and print a timeline of windows.") var stream = false
     @Option(help: "Seconds between window starts (default: the model's voting hop, 0.2 s).") var hopSeconds: Double?
@@ -121,7 +121,7 @@ struct Predict: ParsableCommand {
     @Option(help: ArgumentHelp("The window peak in dBFS (before normalization) at or below which a window is silent (default: the model's).",
                                valueName: "dBFS")) var silenceThreshold: Double?
     @Option(help: "recording (the whole file by its peak, as in training) or window (each window by its own peak).")
-    var normalization: SoundAnalysisNormalization = .recording
+    var normalization: SoundAnalysisNormalization?
     @Option(help: "With --stream: also write the timeline to this CSV file.") var csv: String?
     @Argument(help: "Audio files (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF, W64).") var files: [String]
 
@@ -138,7 +138,7 @@ struct Predict: ParsableCommand {
     }
 
     func validate() throws {
-        guard topK >= 1 else { throw ValidationError("--top-k must be at least 1, got \(topK)") }
+        if let topK { try Limits.check(topK, in: 1...1000, option: "--top-k") }
         guard !files.isEmpty else { throw ValidationError("give at least one audio file") }
         guard hopSeconds == nil || overlapFactor == nil else { throw ValidationError("give --hop-seconds or --overlap-factor, not both") }
         if let hopSeconds {
@@ -158,6 +158,9 @@ struct Predict: ParsableCommand {
         }
         if stream {
             guard !json else { throw ValidationError("--json cannot be combined with --stream (use --csv for the timeline)") }
+            // A stream scales each window by its own peak and prints one label per window.
+            guard normalization == nil else { throw ValidationError("--normalization does nothing with --stream (each window is divided by its own peak)") }
+            guard topK == nil else { throw ValidationError("--top-k does nothing with --stream (the timeline shows each window's best label)") }
         } else {
             guard csv == nil else { throw ValidationError("--csv writes the --stream timeline; add --stream") }
         }
@@ -171,7 +174,7 @@ struct Predict: ParsableCommand {
 
     /// The request: the hop given, else the model's voting hop, else SoundAnalysis's overlap of 0.5.
     func request(for model: ModelDescription) -> SoundAnalysisRequest {
-        var request = SoundAnalysisRequest(silenceThresholdDecibels: silenceThreshold, normalization: normalization, topK: topK)
+        var request = SoundAnalysisRequest(silenceThresholdDecibels: silenceThreshold, normalization: normalization ?? .recording, topK: topK ?? 3)
         if let hopSeconds {
             request.hopDuration = hopSeconds
         } else if let overlapFactor {
@@ -222,9 +225,10 @@ struct Predict: ParsableCommand {
             return "\(path): silent (\(analysis.windowCount) windows, none above \(String(format: "%.0f", analysis.silenceThresholdDecibels)) dBFS; \(level))"
         }
         let ranges = analysis.strongestWindows.map { String(format: "%.2f-%.2f", $0.timeRange.start, $0.timeRange.end) }
-        var line = String(format: "%@: %@ %.1f%%", path, best.label, best.probability * 100)
+        // Labels come from the model file's metadata: printed escaped, so they cannot fake lines.
+        var line = String(format: "%@: %@ %.1f%%", path, terminalSafe(best.label), best.probability * 100)
         if !ranges.isEmpty { line += " (strongest at \(ranges.joined(separator: ", ")) s)" }
-        let others = decision.top.dropFirst().map { String(format: "%@ %.1f%%", $0.label, $0.probability * 100) }
+        let others = decision.top.dropFirst().map { String(format: "%@ %.1f%%", terminalSafe($0.label), $0.probability * 100) }
         if !others.isEmpty { line += "\n  then: " + others.joined(separator: ", ") }
         if analysis.silentWindowCount > 0 { line += "\n  \(analysis.silentWindowCount) of \(analysis.windowCount) windows silent" }
         return line
@@ -281,12 +285,12 @@ extension Predict {
         let window = String(format: "%7.2f-%-7.2f", result.startTime, result.endTime)
         let label: String
         if let best = result.best {
-            label = best.label.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: " %5.1f%%", best.probability * 100)
+            label = terminalSafe(best.label).padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: " %5.1f%%", best.probability * 100)
         } else {
             let level = result.peak > 0 ? String(format: "%.1f dBFS", result.peakDecibels) : "zeros"
             label = "(silent, \(level))".padding(toLength: 29, withPad: " ", startingAt: 0)
         }
-        let smoothed = result.smoothedBest.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) } ?? "(silent)"
+        let smoothed = result.smoothedBest.map { String(format: "%@ (%.1f%%)", terminalSafe($0.label), $0.probability * 100) } ?? "(silent)"
         return "  \(window)  \(label)  \(smoothed)"
     }
 

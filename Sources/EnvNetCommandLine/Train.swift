@@ -43,13 +43,16 @@ struct DataOptions: ParsableArguments {
     /// Reads every header and prints the summary (the last check before long work), then decodes
     /// and preprocesses the clips through the cache.
     func prepare(_ dataset: AudioDataset, settings: PreprocessingSettings, progress: ProgressReporter) throws -> PreparedDataset {
+        // An unwritable cache would fail only after the headers are read: check it first.
+        let cacheFolder = cache.map { URL(fileURLWithPath: $0) } ?? PreparedDataset.defaultCacheFolder
+        try AtomicFile.checkWritableFolder(cacheFolder)
         progress.begin("reading headers")
         let summary = try dataset.summary { done, total in progress.update(done: done, total: total) }
         printError(summary.description)
         progress.begin("preprocessing")
         let prepared = try PreparedDataset(
             dataset: dataset, settings: settings,
-            cacheFolder: cache.map { URL(fileURLWithPath: $0) } ?? PreparedDataset.defaultCacheFolder,
+            cacheFolder: cacheFolder,
             progress: { done, total in progress.update(done: done, total: total) })
         printError("preprocessed \(prepared.samples.count) clips (\(settings))" + (prepared.cacheWasRebuilt ? ", cache built" : ", from cache"))
         return prepared
@@ -75,7 +78,7 @@ struct RecipeOptions: ParsableArguments {
     @Flag(help: "Between-class learning (mixed clips, KL loss, epochs doubled).") var bc = false
     @Flag(help: "Strong augmentation (random time scale and gain).") var strongAugment = false
     @Option(help: "Seed of the initial weights and of everything random in training.") var seed: UInt64 = 0
-    @Option(help: "Validate every N epochs (0: only at the end).") var validateEvery = 1
+    @Option(help: "Validate every N epochs (0: only at the end; default 1).") var validateEvery: Int?
     // Optional, so that --init-from can tell a given value (refused when it differs from the
     // model's) from the default (the model's own).
     @Option(help: "Network variant: official (input 24014) or seed (input 24000, padded 1-D front end). Default: official, or the --init-from model's.")
@@ -90,7 +93,7 @@ struct RecipeOptions: ParsableArguments {
         try Limits.check(epochs, in: Limits.epochs, option: "--epochs")
         try Limits.check(batchSize, in: Limits.batchSize, option: "--batch-size")
         for milestone in milestones { try Limits.check(milestone, in: 0...Limits.epochs.upperBound, option: "--milestones") }
-        try Limits.check(validateEvery, in: 0...Limits.epochs.upperBound, option: "--validate-every")
+        if let validateEvery { try Limits.check(validateEvery, in: 0...Limits.epochs.upperBound, option: "--validate-every") }
         try Limits.check(Double(learningRate), in: 1e-12...1e3, option: "--learning-rate")
         try Limits.check(Double(gamma), in: 1e-12...1e3, option: "--gamma")
         try Limits.check(Double(momentum), in: 0...0.999_999, option: "--momentum")
@@ -127,7 +130,7 @@ struct RecipeOptions: ParsableArguments {
         recipe.betweenClassLearning = bc
         recipe.strongAugmentation = strongAugment
         recipe.seed = seed
-        recipe.validationInterval = validateEvery
+        recipe.validationInterval = validateEvery ?? 1
         return recipe
     }
 
@@ -184,6 +187,8 @@ struct Train: ParsableCommand {
         if crossValidation, fold != nil { throw ValidationError("--fold and --cross-validation exclude each other") }
         if let fold { try Limits.check(fold, in: 1...100, option: "--fold") }
         if allFolds, fold != nil || crossValidation { throw ValidationError("--all-folds excludes --fold and --cross-validation") }
+        // An option that would do nothing is refused rather than silently ignored.
+        if allFolds, recipe.validateEvery != nil { throw ValidationError("--validate-every does nothing with --all-folds (no fold is held out to validate on)") }
         guard SafeTensors.StorageType(rawValue: storage) != nil else { throw ValidationError("--storage must be f32 or f16, not \(storage)") }
     }
 
@@ -280,9 +285,13 @@ struct TrainingRun {
         if let checkpoint = trainer.checkpointURL, FileManager.default.fileExists(atPath: checkpoint.path), !resume {
             throw ValidationError("\(folder.path) already holds a checkpoint: add --resume to continue it, or choose another --output")
         }
-        if resume, try trainer.resumeIfPossible() {
-            printError("resumed \(folder.path) after epoch \(trainer.completedEpochs)")
-            for record in trainer.history { print(record.line) }
+        if resume {
+            if try trainer.resumeIfPossible() {
+                printError("resumed \(folder.path) after epoch \(trainer.completedEpochs)")
+                for record in trainer.history { print(record.line) }
+            } else {
+                printError("--resume: \(folder.path) holds no checkpoint yet, so this starts a new run")
+            }
         }
         if !test.isEmpty { trainer.validation = ClipEvaluator.validation(on: test, scheme: scheme) }
         let foldName = testFold.map { "fold \($0)" } ?? "all folds"

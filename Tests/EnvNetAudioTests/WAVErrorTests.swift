@@ -57,6 +57,9 @@ struct WAVErrorTests {
         }
         #expect(chunk == "'LIST'")
         #expect(declared == 0xFFFF_FFF0)
+        // Issue 14, point 8: the name is quoted once in the message, not twice.
+        let message = error?.description ?? ""
+        #expect(message.contains("chunk 'LIST' declares") && !message.contains("''"), "\(message)")
     }
 
     @Test func formatChunkBeyondEndOfFile() {

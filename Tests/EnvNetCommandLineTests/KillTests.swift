@@ -89,6 +89,9 @@ struct KillTests {
         try ChildProcess.run(Self.trainArguments(data: data, cache: root.appendingPathComponent("cache-reference"), output: reference),
                              environment: Self.environment, log: log, timeout: 240)
         let referenceSeconds = Date().timeIntervalSince(started)
+        // Issue 14, point 8: --resume on a folder without a checkpoint says it starts a new run.
+        let referenceLog = try String(contentsOf: log, encoding: .utf8)
+        #expect(referenceLog.contains("holds no checkpoint yet, so this starts a new run"), "\(referenceLog.prefix(2000))")
         let epochSeconds = referenceSeconds / Double(Self.epochs + 1)  // an epoch, or the start-up (preprocessing included)
 
         // The killed run, with its own preprocessing cache (so kills also land while it is built).

@@ -1,3 +1,4 @@
+import EnvNetTensor
 import Foundation
 
 /// What a dataset holds, as printed before training: classes, clips per class, folds, duration,
@@ -30,8 +31,9 @@ public struct DatasetSummary: Sendable, CustomStringConvertible {
         // Headers are the files' claims: clamp before converting, so a crafted length cannot trap.
         let total = min(max(totalSeconds, 0), 1e12)
         let hours = Int(total) / 3600, minutes = Int(total) % 3600 / 60, seconds = total.truncatingRemainder(dividingBy: 60)
-        var lines = ["dataset: \(name)"]
-        lines.append("  \(clipsPerClass.count) classes: " + clipsPerClass.map { "\($0.name) \($0.clips)" }.joined(separator: ", "))
+        // Names come from folder names and CSV files: printed escaped (see `terminalSafe`).
+        var lines = ["dataset: \(terminalSafe(name))"]
+        lines.append("  \(clipsPerClass.count) classes: " + clipsPerClass.map { "\(terminalSafe($0.name)) \($0.clips)" }.joined(separator: ", "))
         lines.append("  \(clipsPerFold.reduce(0) { $0 + $1.clips }) clips in \(clipsPerFold.count) folds (\(hasOwnFolds ? "the dataset's own" : "drawn, stratified by class")): "
                      + clipsPerFold.map { "fold \($0.fold) \($0.clips)" }.joined(separator: ", "))
         lines.append(String(format: "  duration %d:%02d:%04.1f in all, clips of %.2f-%.2f s", hours, minutes, seconds,

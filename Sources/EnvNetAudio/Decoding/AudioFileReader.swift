@@ -1,4 +1,5 @@
 import CSndFile
+import EnvNetTensor
 import Foundation
 
 #if canImport(Glibc)
@@ -114,33 +115,12 @@ public enum AudioFileReader {
     /// Opens a path for reading after checking, on the open descriptor, that it is a regular file.
     /// The open itself never blocks: `O_NONBLOCK` makes opening a FIFO return at once.
     static func openRegularFile(_ url: URL) throws -> Int32 {
-        let descriptor = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            let reason = errno == ENOENT ? "no such file" : String(cString: strerror(errno))
-            throw AudioError(source: url.path, problem: .readFailed(reason))
+        do {
+            return try RegularFile.open(url.path)
+        } catch let error as RegularFileError {
+            if let kind = error.kind { throw AudioError(source: url.path, problem: .notRegularFile(kind: kind)) }
+            throw AudioError(source: url.path, problem: .readFailed(error.reason))
         }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(descriptor)
-            throw AudioError(source: url.path, problem: .readFailed(reason))
-        }
-        let type = status.st_mode & S_IFMT
-        guard type == S_IFREG else {
-            close(descriptor)
-            let kind = switch type {
-            case S_IFIFO: "a FIFO"
-            case S_IFDIR: "a folder"
-            case S_IFCHR: "a character device"
-            case S_IFBLK: "a block device"
-            case S_IFSOCK: "a socket"
-            default: "not a plain file"
-            }
-            throw AudioError(source: url.path, problem: .notRegularFile(kind: kind))
-        }
-        // Regular files ignore O_NONBLOCK, but clear it so libsndfile sees an ordinary descriptor.
-        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
-        return descriptor
     }
 }
 

@@ -53,9 +53,10 @@ public struct SafeTensors: Sendable {
     public static func read(from url: URL) throws -> SafeTensors {
         let data: Data
         do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw SafeTensorsError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
+            // A folder, a FIFO, /dev/zero or a symbolic link loop is named as such, never read.
+            data = try RegularFile.read(url.path)
+        } catch let error as RegularFileError {
+            throw SafeTensorsError.unreadable(path: url.path, reason: error.reason)
         }
         return try decode(data, source: url.path)
     }

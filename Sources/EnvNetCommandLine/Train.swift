@@ -213,6 +213,10 @@ struct Train: ParsableCommand {
             }
         }
         let dataset = try data.dataset(seed: recipe.seed)
+        // Checked before the headers are read and the clips preprocessed: a classifier needs two classes.
+        guard dataset.classNames.count >= 2 else {
+            throw ValidationError("\(data.data) has \(dataset.classNames.count) class (\(dataset.classNames.map(terminalSafe).joined(separator: ", "))); training needs at least 2")
+        }
         let folds: [Int?] = allFolds ? [nil] : crossValidation ? dataset.folds : [fold ?? (dataset.folds.contains(5) ? 5 : dataset.folds.last!)]
         for case let testFold? in folds { try dataset.checkTestFold(testFold) }
         let normalization = data.normalization ?? source.map { $0.description.preprocessing.normalization == .int16FullScale ? "int16" : "peak" } ?? "peak"

@@ -72,6 +72,21 @@ struct MessageTests {
         }
     }
 
+    @Test func aDatasetOfOneClassOrWorkBeyondTheMachineIsRefusedBeforeWork() throws {
+        let root = try CommandLineTests.folder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        // Files that are not audio: the refusal must come before their headers are read.
+        let only = root.appendingPathComponent("data/only")
+        try FileManager.default.createDirectory(at: only, withIntermediateDirectories: true)
+        for clip in 0..<6 { try Data("not audio".utf8).write(to: only.appendingPathComponent("\(clip).wav")) }
+        let result = CommandLineTests.failure(["train", "--data", root.appendingPathComponent("data").path, "--output", root.appendingPathComponent("run").path])
+        #expect(result?.message.contains("has 1 class (only); training needs at least 2") == true, "\(result?.message ?? "nil")")
+        // A memory estimate beyond any machine (65,536 windows of 20 MB) is refused naming both figures.
+        let huge = CommandLineTests.failure(["bench", "--batch-size", "65536"])
+        #expect(huge?.message.contains("GB of memory, more than this machine's") == true, "\(huge?.message ?? "nil")")
+        #expect(huge?.code == 64)
+    }
+
     @Test func anUnwritableCacheIsRefusedBeforeTheHeadersAreRead() throws {
         let root = try CommandLineTests.folder()
         defer { try? FileManager.default.removeItem(at: root) }

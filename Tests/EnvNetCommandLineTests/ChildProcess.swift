@@ -95,6 +95,23 @@ enum ChildProcess {
                      sourceLocation: sourceLocation)
     }
 
+    /// Runs `envnet arguments` under `ulimit -f blocks` (through `/bin/sh`), optionally with SIGXFSZ
+    /// ignored by the shell, and returns how it ended with its standard output and error.
+    static func runUnderFileSizeLimit(blocks: Int, ignoringSignal: Bool, _ arguments: [String],
+                                      environment: [String: String] = [:]) throws -> (reason: Process.TerminationReason, status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", (ignoringSignal ? "trap '' XFSZ; " : "") + "ulimit -f \(blocks); exec \"$0\" \"$@\"", try requireExecutable().path] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationReason, process.terminationStatus, output)
+    }
+
     /// What `runMeasuringPeakMemory` reports.
     struct Measurement {
         var exitStatus: Int32?

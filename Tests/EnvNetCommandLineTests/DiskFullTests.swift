@@ -21,7 +21,7 @@ struct DiskFullTests {
 
     @Test(.timeLimit(.minutes(3)))
     func aFailedCheckpointWriteStopsCleanlyAndKeepsTheLastCheckpoint() throws {
-        let envnet = try ChildProcess.requireExecutable()
+        _ = try ChildProcess.requireExecutable()
         let root = try ChildProcess.temporaryFolder("disk-full")
         defer { try? FileManager.default.removeItem(at: root) }
         let data = root.appendingPathComponent("data"), log = root.appendingPathComponent("log.txt")
@@ -38,17 +38,9 @@ struct DiskFullTests {
         #expect(before.count > 400_000)
 
         // The second epoch may write at most 200 blocks (100 or 200 kB, by the shell's block size) per file.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "trap '' XFSZ; ulimit -f 200; exec \"$0\" \"$@\"", envnet.path] + arguments(epochs: 2)
-        process.environment = ProcessInfo.processInfo.environment.merging(KillTests.environment) { $1 }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus != 0, "\(text)")
+        let (reason, status, text) = try ChildProcess.runUnderFileSizeLimit(blocks: 200, ignoringSignal: true, arguments(epochs: 2),
+                                                                            environment: KillTests.environment)
+        #expect(reason == .exit && status != 0, "\(text)")
         #expect(text.contains("cannot write \(checkpoint.path)") && text.contains("File too large"), "\(text)")
         #expect(try Data(contentsOf: checkpoint) == before, "the last good checkpoint changed")
         #expect(KillTests.temporaryFiles(in: run, for: "checkpoint.safetensors").isEmpty, "a temporary file was left")

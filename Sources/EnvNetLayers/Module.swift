@@ -10,12 +10,15 @@ public final class Parameter {
     public var value: Tensor
     /// The gradient of the loss with respect to ``value``, same shape. `backward` adds to it
     /// (like PyTorch's `.grad`); call ``Module/zeroGradients()`` before each training step.
-    public var gradient: Tensor
+    /// It is allocated (as zeros) on first use, so a network that only runs inference never
+    /// holds a second copy of its weights' size (57 MB for the bundled model).
+    public lazy var gradient: Tensor = Tensor.zeros(value.shape)
 
     /// - Parameter value: the initial value; the gradient starts as zeros of the same shape.
     public init(_ value: Tensor) {
-        self.value = value.contiguousCopy()
-        gradient = Tensor.zeros(value.shape)
+        // Tensors are copy-on-write and every writer makes its storage unique first, so a
+        // contiguous value is kept as it is: no second copy of the weights while a network is built.
+        self.value = value.isContiguous ? value : value.contiguousCopy()
     }
 
     /// The shape of ``value``.

@@ -111,6 +111,12 @@ struct LongInputTests {
                      long.seconds, Double(long.peakResidentBytes) / megabyte, baseline.seconds, Double(baseline.peakResidentBytes) / megabyte, Self.hop))
         #expect(long.peakResidentBytes - baseline.peakResidentBytes < 100 << 20,
                 "an hour takes \(long.peakResidentBytes >> 20) MB, a second \(baseline.peakResidentBytes >> 20) MB")
+        // And in absolute terms: under 100 MB above the loaded model itself (its F16 file widened to Float32).
+        let model = ChildProcess.executable!.deletingLastPathComponent().appendingPathComponent("EnvNet_EnvNetPretrained.resources/Model/esc10-envnet.safetensors")
+        let modelBytes = 2 * ((try FileManager.default.attributesOfItem(atPath: model.path)[.size] as? Int) ?? 0)
+        #expect(modelBytes > 50 << 20)
+        #expect(long.peakResidentBytes < modelBytes + 100 << 20,
+                "an hour takes \(long.peakResidentBytes >> 20) MB; the model is \(modelBytes >> 20) MB as Float32")
 
         // Issue 14, point 6: `inspect` streams too (it decoded whole files before: 4.9 GB for 1.27 GB).
         let inspectOutput = folder.appendingPathComponent("inspect.txt")

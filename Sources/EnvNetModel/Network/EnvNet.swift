@@ -109,17 +109,24 @@ public final class EnvNet: Module {
     /// - Parameters:
     ///   - configuration: variant, classes and widths.
     ///   - seed: the seed of the initial weights and of dropout.
-    public init(configuration: EnvNetConfiguration = EnvNetConfiguration(), seed: UInt64 = 0) {
+    public convenience init(configuration: EnvNetConfiguration = EnvNetConfiguration(), seed: UInt64 = 0) {
+        self.init(configuration: configuration, seed: seed, drawsWeights: true)
+    }
+
+    /// Builds the network; without drawing, every weight starts as zeros (pages the kernel maps
+    /// only when written), for a network whose weights are about to be loaded.
+    init(configuration: EnvNetConfiguration, seed: UInt64, drawsWeights: Bool) {
         TensorError.check { try configuration.validate() }
         self.configuration = configuration
         let seedVariant = configuration.variant == .seed
         let frontPadding = seedVariant ? 4 : 0
+        let weights: Initializer = drawsWeights ? .heNormal : .constant(0)
         func convolution(_ input: Int, _ output: Int, _ kernel: (Int, Int), padding: (Int, Int) = (0, 0), bias: Bool = false) -> Conv2d {
             Conv2d(inputChannels: input, outputChannels: output, kernelSize: kernel, padding: padding, bias: bias,
-                   weightInitializer: .heNormal, biasInitializer: .constant(0))
+                   weightInitializer: weights, biasInitializer: .constant(0))
         }
         func linear(_ input: Int, _ output: Int) -> Linear {
-            Linear(input, output, weightInitializer: .heNormal, biasInitializer: .constant(0))
+            Linear(input, output, weightInitializer: weights, biasInitializer: .constant(0))
         }
         let hidden = configuration.hiddenUnits
         layers = Sequential(named: [
@@ -141,8 +148,10 @@ public final class EnvNet: Module {
             ("fc7", linear(hidden, configuration.classCount)),
         ])
         super.init()
-        var generator = SeededGenerator(seed: seed)
-        layers.resetParameters(generator: &generator)
+        if drawsWeights {
+            var generator = SeededGenerator(seed: seed)
+            layers.resetParameters(generator: &generator)
+        }
         computesInputGradient = false
         // Nothing reads these layers' inputs after the forward pass (the fused BatchNorms recompute
         // ReLU's mask from their own inputs), so their gradients can take the inputs' storage.
@@ -336,7 +345,7 @@ public final class EnvNet: Module {
             }
             classNames = names
         }
-        let network = EnvNet(configuration: configuration)
+        let network = EnvNet(configuration: configuration, seed: 0, drawsWeights: false)
         var state = file.tensors
         // PyTorch's 1-D convolutions store [O, C, k]; ours are 2-D with height 1.
         for key in ["conv1.weight", "conv2.weight"] {

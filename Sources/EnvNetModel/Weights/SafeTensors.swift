@@ -164,7 +164,9 @@ public struct SafeTensors: Sendable {
                     path: source, name: entry.name,
                     reason: "shape \(entry.shape) of \(entry.dataType) needs \(count * elementSize) bytes, data_offsets give \(entry.end - entry.begin)")
             }
-            var values = [Float](repeating: 0, count: count)
+            // Decoded straight into the tensor's storage: no intermediate array, no second copy.
+            let storage = TensorStorage(capacity: count)
+            let values = storage.baseAddress
             data.withUnsafeBytes { raw in
                 let start = headerEnd + entry.begin
                 for index in 0..<count {
@@ -179,7 +181,7 @@ public struct SafeTensors: Sendable {
                     }
                 }
             }
-            tensors[entry.name] = Tensor(values, shape: entry.shape)
+            tensors[entry.name] = Tensor(storage: storage, shape: entry.shape, strides: Shape.contiguousStrides(entry.shape))
         }
         return SafeTensors(tensors: tensors, metadata: metadata)
     }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Shared, 64-byte aligned Float32 memory behind one or more tensors.
 ///
 /// Several `Tensor` values (a tensor and its views) may share one storage; `Tensor` copies it
@@ -8,6 +14,13 @@ public final class TensorStorage: @unchecked Sendable {
     /// The first element. Valid for the lifetime of the storage.
     public let baseAddress: UnsafeMutablePointer<Float>
 
+    /// The byte count of a zeroed storage mapped from the kernel; nil for heap storage.
+    private let mappedBytes: Int?
+
+    /// Zeroed storage from this size on is mapped fresh from the kernel: its pages cost no
+    /// memory until written (a gradient or a placeholder weight that is never used stays free).
+    static let zeroMappingThreshold = 1 << 20
+
     /// Allocates uninitialised storage for `capacity` elements.
     public init(capacity: Int) {
         self.capacity = capacity
@@ -15,10 +28,32 @@ public final class TensorStorage: @unchecked Sendable {
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: max(capacity, 1) * MemoryLayout<Float>.stride, alignment: 64)
         baseAddress = raw.bindMemory(to: Float.self, capacity: max(capacity, 1))
+        mappedBytes = nil
+    }
+
+    /// Allocates storage for `capacity` elements, all zero.
+    public init(zeroedCapacity capacity: Int) {
+        self.capacity = capacity
+        let bytes = max(capacity, 1) * MemoryLayout<Float>.stride
+        if bytes >= Self.zeroMappingThreshold,
+           let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), mapped != MAP_FAILED {
+            // Anonymous mappings are page-aligned (so 64-byte aligned) and read as zeros.
+            baseAddress = mapped.bindMemory(to: Float.self, capacity: max(capacity, 1))
+            mappedBytes = bytes
+        } else {
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            baseAddress = raw.bindMemory(to: Float.self, capacity: max(capacity, 1))
+            baseAddress.initialize(repeating: 0, count: max(capacity, 1))
+            mappedBytes = nil
+        }
     }
 
     deinit {
-        UnsafeMutableRawPointer(baseAddress).deallocate()
+        if let mappedBytes {
+            munmap(UnsafeMutableRawPointer(baseAddress), mappedBytes)
+        } else {
+            UnsafeMutableRawPointer(baseAddress).deallocate()
+        }
     }
 }
 
@@ -80,6 +115,11 @@ public struct Tensor: Sendable {
     /// A tensor of the given shape filled with `value`.
     public init(repeating value: Float, shape: [Int]) {
         TensorError.check { try Shape.validate(shape, operation: "Tensor(repeating:shape:)") }
+        if value == 0, value.sign == .plus {
+            // Zeros come from zeroed storage: large ones cost no memory until written.
+            self.init(storage: TensorStorage(zeroedCapacity: shape.reduce(1, *)), shape: shape, strides: Shape.contiguousStrides(shape))
+            return
+        }
         self.init(uninitializedShape: shape)
         storage.baseAddress.initialize(repeating: value, count: Swift.max(shape.reduce(1, *), 0))
     }

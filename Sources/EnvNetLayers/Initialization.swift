@@ -55,7 +55,8 @@ public enum Initializer: Sendable, Equatable, CustomStringConvertible {
             let bound = 1 / fanInF.squareRoot()
             return Tensor.uniform(shape, in: -bound..<bound, generator: &generator)
         case let .constant(value):
-            return Tensor.filled(value, shape: shape)
+            // Constant zeros are placeholders or biases: fresh pages that cost nothing until written.
+            return value == 0 ? Tensor.zerosMappedOnFirstWrite(shape) : Tensor.filled(value, shape: shape)
         case let .normal(mean, standardDeviation):
             return Tensor.normal(shape, mean: mean, standardDeviation: standardDeviation, generator: &generator)
         case let .uniform(lowerBound, upperBound):

@@ -12,7 +12,21 @@ public final class Parameter {
     /// (like PyTorch's `.grad`); call ``Module/zeroGradients()`` before each training step.
     /// It is allocated (as zeros) on first use, so a network that only runs inference never
     /// holds a second copy of its weights' size (57 MB for the bundled model).
-    public lazy var gradient: Tensor = Tensor.zeros(value.shape)
+    public var gradient: Tensor {
+        get {
+            if storedGradient == nil { storedGradient = Tensor.zeros(value.shape) }
+            return storedGradient!
+        }
+        set { storedGradient = newValue }
+        // In-place updates (backward accumulating into it) must reach the stored tensor itself:
+        // through a getter and a setter the storage would be shared for a moment and copied
+        // (a `lazy var` did that, and tripled fc5's backward time).
+        _modify {
+            if storedGradient == nil { storedGradient = Tensor.zeros(value.shape) }
+            yield &storedGradient!
+        }
+    }
+    private var storedGradient: Tensor?
 
     /// - Parameter value: the initial value; the gradient starts as zeros of the same shape.
     public init(_ value: Tensor) {

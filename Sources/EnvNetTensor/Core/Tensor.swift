@@ -115,11 +115,6 @@ public struct Tensor: Sendable {
     /// A tensor of the given shape filled with `value`.
     public init(repeating value: Float, shape: [Int]) {
         TensorError.check { try Shape.validate(shape, operation: "Tensor(repeating:shape:)") }
-        if value == 0, value.sign == .plus {
-            // Zeros come from zeroed storage: large ones cost no memory until written.
-            self.init(storage: TensorStorage(zeroedCapacity: shape.reduce(1, *)), shape: shape, strides: Shape.contiguousStrides(shape))
-            return
-        }
         self.init(uninitializedShape: shape)
         storage.baseAddress.initialize(repeating: value, count: Swift.max(shape.reduce(1, *), 0))
     }
@@ -159,6 +154,15 @@ public struct Tensor: Sendable {
 
     /// A tensor of zeros.
     public static func zeros(_ shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
+
+    /// A tensor of zeros whose memory, when large, is fresh pages from the kernel that cost
+    /// nothing until written: for placeholders that will be replaced (the weights of a network
+    /// about to be loaded). Not for working buffers: first writes to fresh pages fault, so a
+    /// buffer allocated per step would be slower than ``zeros(_:)``.
+    public static func zerosMappedOnFirstWrite(_ shape: [Int]) -> Tensor {
+        TensorError.check { try Shape.validate(shape, operation: "Tensor.zerosMappedOnFirstWrite") }
+        return Tensor(storage: TensorStorage(zeroedCapacity: shape.reduce(1, *)), shape: shape, strides: Shape.contiguousStrides(shape))
+    }
 
     /// A tensor of ones.
     public static func ones(_ shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }

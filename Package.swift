@@ -52,7 +52,7 @@ let package = Package(
         ),
         .target(
             name: "EnvNetModel",
-            dependencies: ["EnvNetLayers", "EnvNetAudio", "CEnvNetSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EnvNetLayers", "EnvNetAudio", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "EnvNetPretrained",
@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "EnvNetCommandLine",
             dependencies: [
-                "EnvNetModel", "EnvNetPretrained", "CEnvNetSupport",
+                "EnvNetModel", "EnvNetPretrained",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CEnvNetSupport
 import EnvNetModel
 import Foundation
 
@@ -16,7 +15,7 @@ public struct EnvNetCommand: ParsableCommand {
     /// Runs the command line of this process.
     public static func runMain() {
         // Epoch lines must reach a log file as they happen, not when a block buffer fills.
-        envnet_line_buffer_standard_output()
+        ProcessSupport.lineBufferStandardOutput()
         // Past a file-size limit, a write fails with EFBIG (a typed error, and the probe and
         // temporary files are removed) instead of the process being killed by SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)

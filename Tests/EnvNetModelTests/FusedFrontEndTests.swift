@@ -1,4 +1,3 @@
-import CEnvNetSupport
 @testable import EnvNetModel
 import Foundation
 import Testing
@@ -46,7 +45,7 @@ struct FusedFrontEndTests {
 
     @Test("The fused kernel runs on a CPU with AVX-512")
     func availability() {
-        #expect(FusedFrontEnd.isAvailable == (envnet_cpu_has_avx512() != 0))
+        #expect(FusedFrontEnd.isAvailable == BLASRuntime.cpuHasAVX512)
     }
 
     @Test("pool2's output equals the layers' to float rounding", .enabled(if: FusedFrontEnd.isAvailable, "needs AVX-512"),

@@ -1,4 +1,3 @@
-import CEnvNetSupport
 import EnvNetLayers
 import Foundation
 
@@ -106,7 +105,7 @@ public enum NetworkBenchmark {
             configuration: "\(network.configuration)", batchSize: batchSize, repetitions: repetitions,
             trainingSamplesPerSecond: Double(batchSize) / median(stepTimes),
             inferenceWindowsPerSecond: Double(batchSize) / median(inferenceTimes),
-            peakResidentBytes: Int(envnet_peak_resident_bytes()), kernelFamily: BLASRuntime.kernelFamily,
+            peakResidentBytes: ProcessSupport.peakResidentBytes, kernelFamily: BLASRuntime.kernelFamily,
             workers: Parallel.workerCount, layers: layers,
             inferenceStages: stageNames.compactMap { name in stageTimes[name].map { StageTiming(name: name, milliseconds: median($0)) } })
     }

@@ -1,8 +1,7 @@
-import CEnvNetSupport
 import EnvNetLayers
 
-/// EnvNet's layers conv1 … pool2 in evaluation mode as one fused pass (the kernel is
-/// `Sources/CEnvNetSupport/FrontEnd.c`).
+/// EnvNet's layers conv1 … pool2 in evaluation mode as one fused pass (the operation is
+/// `FusedFrontEndKernel` in EnvNetTensor; its C kernel is `Sources/CEnvNetSupport/FrontEnd.c`).
 ///
 /// Layer by layer, these five layers write and re-read four activations of 40 x 24000 floats per
 /// window, and conv2 is most of an inference's arithmetic. The fused pass folds BatchNorm's running
@@ -16,7 +15,7 @@ import EnvNetLayers
 /// of a multiple of 4); ``EnvNet`` falls back to the layers everywhere else.
 struct FusedFrontEnd {
     /// Whether this machine runs the fused kernel.
-    static let isAvailable = envnet_winograd_available() != 0
+    static let isAvailable = FusedFrontEndKernel.isAvailable
 
     /// Set `ENVNET_FUSED_FRONT_END=0` to run the layers instead (for comparisons).
     static let isEnabled = EnvironmentSwitch.isOn("ENVNET_FUSED_FRONT_END")
@@ -64,9 +63,7 @@ struct FusedFrontEnd {
         conv1Weights = (0..<w1.count).map { w1[$0] * scale1[$0 / 8] }
         let taps = inputChannels * 8
         let folded2 = (0..<w2.count).map { w2[$0] * scale2[$0 / taps] }
-        var transformed = [Float](repeating: 0, count: 11 * inputChannels * outputChannels)
-        envnet_front_end_transform_weights(folded2, Int32(outputChannels), Int32(inputChannels), &transformed)
-        conv2Transformed = transformed
+        conv2Transformed = FusedFrontEndKernel.transformWeights(folded2, outputChannels: outputChannels, inputChannels: inputChannels)
         conv1Shift = shift1
         conv2Shift = shift2
     }
@@ -91,44 +88,8 @@ struct FusedFrontEnd {
     /// `[N, 1, 1, L] -> [N, C2, 1, cells]`
     func forward(_ input: Tensor) -> Tensor? {
         // Anything but [N, 1, 1, L] goes to the layers, which check it and say what is wrong.
-        guard input.rank == 4, input.shape[1] == 1, input.shape[2] == 1 else { return nil }
-        let batch = input.shape[0], length = input.shape[3]
-        let conv2Length = length + 4 * padding - 14
-        let cells = conv2Length / poolSize
-        guard cells >= 1 else { return nil }
-        var output = Tensor.zeros([batch, outputChannels, 1, cells])
-        // Enough pieces of work to keep every core busy even for one window, each of whole
-        // groups of cells (the fewest cells whose positions fill 16-tile blocks, as the kernel
-        // groups them) so no group is computed twice.
-        let cellsPerGroup = envnet_front_end_cells_per_group(poolSize)
-        let cellsPerPiece = cellsPerGroup * max(1, 10 / cellsPerGroup)
-        let piecesPerWindow = (cells + cellsPerPiece - 1) / cellsPerPiece
-        let outputChannels = outputChannels, inputChannels = inputChannels, padding = padding, poolSize = poolSize
-        var failed = false
-        let source = input.contiguous()
-        source.withUnsafeBufferPointer { audio in
-            output.withUnsafeMutableBufferPointer { result in
-                conv1Weights.withUnsafeBufferPointer { w1 in
-                    conv1Shift.withUnsafeBufferPointer { b1 in
-                        conv2Transformed.withUnsafeBufferPointer { u in
-                            conv2Shift.withUnsafeBufferPointer { b2 in
-                                let status = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch * piecesPerWindow)
-                                defer { status.deallocate() }
-                                Parallel.forEach(count: batch * piecesPerWindow) { piece in
-                                    let window = piece / piecesPerWindow, first = (piece % piecesPerWindow) * cellsPerPiece
-                                    status[piece] = envnet_front_end_forward(
-                                        audio.baseAddress! + window * length, length, w1.baseAddress, b1.baseAddress,
-                                        Int32(inputChannels), u.baseAddress, b2.baseAddress, Int32(outputChannels), padding,
-                                        poolSize, first, min(cellsPerPiece, cells - first),
-                                        result.baseAddress! + window * outputChannels * cells, cells)
-                                }
-                                failed = status.contains { $0 != 0 }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return failed ? nil : output
+        FusedFrontEndKernel.forward(input, conv1Weights: conv1Weights, conv1Shift: conv1Shift, conv2Transformed: conv2Transformed,
+                                    conv2Shift: conv2Shift, inputChannels: inputChannels, outputChannels: outputChannels,
+                                    padding: padding, poolSize: poolSize)
     }
 }

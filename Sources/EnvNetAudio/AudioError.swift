@@ -72,6 +72,18 @@ public struct AudioError: Error, CustomStringConvertible, Equatable, Sendable {
         self.problem = problem
     }
 
+    /// The error for a path that is not a readable regular file: `notRegularFile` when it is a
+    /// FIFO, a folder or a device, `readFailed` with the reason otherwise.
+    ///
+    /// - Parameter error: What `RegularFile` found.
+    public init(_ error: RegularFileError) {
+        if let kind = error.kind {
+            self.init(source: error.path, problem: .notRegularFile(kind: kind))
+        } else {
+            self.init(source: error.path, problem: .readFailed(error.reason))
+        }
+    }
+
     /// A one-line message naming the file and the problem.
     public var description: String {
         "\(source): \(problemDescription)"

@@ -118,8 +118,7 @@ public enum AudioFileReader {
         do {
             return try RegularFile.open(url.path)
         } catch let error as RegularFileError {
-            if let kind = error.kind { throw AudioError(source: url.path, problem: .notRegularFile(kind: kind)) }
-            throw AudioError(source: url.path, problem: .readFailed(error.reason))
+            throw AudioError(error)
         }
     }
 }

@@ -64,30 +64,9 @@ public enum WAVReader {
     /// - Throws: `AudioError` naming the file.
     public static func readInfo(contentsOf url: URL) throws -> WAVInfo {
         // `Data(contentsOf:options: .mappedIfSafe)` reads the whole file on Linux, which made the
-        // header of a one-hour recording cost 115 MB: map it here, and read it only when it cannot
-        // be mapped (not a regular file).
-        if let info = try withMappedFile(at: url, { try parseHeader($0, source: url.path) }) { return info }
-        let data = try readData(at: url)
-        return try info(of: data, source: url.path)
-    }
-
-    /// Maps a non-empty regular file read-only and hands its bytes to `body`, so that only the
-    /// pages `body` reads are loaded. Nil when the file cannot be opened or mapped (the caller then
-    /// reads it, which also gives the proper error). A file truncated by another process while
-    /// `body` reads past its new end would raise SIGBUS, as with any mapped file; `parseHeader`
-    /// reads only chunk headers, so that window is a few microseconds.
-    private static func withMappedFile<T>(at url: URL, _ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T? {
-        let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_mode & 0o170000 == 0o100000,  // S_IFREG
-              status.st_size > 0, UInt64(status.st_size) <= UInt64(Int.max) else { return nil }
-        let size = Int(status.st_size)
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0),
-              base != UnsafeMutableRawPointer(bitPattern: -1) else { return nil }  // MAP_FAILED
-        defer { munmap(base, size) }
-        return try body(UnsafeRawBufferPointer(start: base, count: size))
+        // header of a one-hour recording cost 115 MB: `RegularFile.read` maps it, so only the
+        // pages holding chunk headers are touched.
+        try info(of: readData(at: url), source: url.path)
     }
 
     /// Decodes WAV bytes held in memory.
@@ -128,13 +107,12 @@ public enum WAVReader {
 
     // MARK: - Implementation
 
+    /// The file's bytes, memory-mapped; a FIFO, a folder or a device is refused, never read.
     private static func readData(at url: URL) throws -> Data {
         do {
-            return try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            let reason = FileManager.default.fileExists(atPath: url.path)
-                ? error.localizedDescription : "no such file"
-            throw AudioError(source: url.path, problem: .readFailed(reason))
+            return try RegularFile.read(url.path)
+        } catch let error as RegularFileError {
+            throw AudioError(error)
         }
     }
 

@@ -56,8 +56,7 @@ public struct Classification: Sendable, Hashable, Codable {
         guard !probabilities.isEmpty, probabilities.count == classNames.count else {
             throw EnvNetError.invalidInput("\(probabilities.count) probabilities for \(classNames.count) class names")
         }
-        let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }
-        let candidates = order.prefix(topK).map { Candidate(label: classNames[$0], index: $0, probability: probabilities[$0]) }
+        let candidates = Self.ranked(probabilities, classNames: classNames, topK: topK)
         self.probabilities = probabilities
         self.windowCount = windowCount
         self.isSilent = isSilent
@@ -68,6 +67,12 @@ public struct Classification: Sendable, Hashable, Codable {
             top = candidates
             fallback = nil
         }
+    }
+
+    /// The `topK` most probable classes, most probable first, ties in class order.
+    static func ranked(_ probabilities: [Float], classNames: [String], topK: Int) -> [Candidate] {
+        let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }
+        return order.prefix(topK).map { Candidate(label: classNames[$0], index: $0, probability: probabilities[$0]) }
     }
 
     /// The most probable class; nil when the recording is silent.

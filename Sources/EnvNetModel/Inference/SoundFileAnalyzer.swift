@@ -184,10 +184,8 @@ extension SoundClassifier {
         let streaming = try StreamingClassifier(
             windowLength: windowLength, classNames: classNames, sourceSampleRate: rate,
             configuration: StreamingConfiguration(hop: hop, silenceThresholdDecibels: threshold, normalization: normalization,
-                                                  inputGain: gain, smoothing: .none, batchSize: 2)) { [self] windows in
-            try lock.withLock { try ClipEvaluator.softmaxScores(of: windows, network: network) }
-        }
-        let offset = span.lowerBound == Int.max || span.isEmpty ? 0 : Double(span.lowerBound) / Double(rate)
+                                                  inputGain: gain, smoothing: .none, batchSize: 2), scorer: lockedScorer)
+        let offset = span.isEmpty ? 0 : Double(span.lowerBound) / Double(rate)
         let windowSeconds = Double(windowLength) / Double(EnvNetConfiguration.sampleRate)
         var voting = Voting(classCount: classNames.count, topK: request.topK, classNames: classNames)
         var kept: [SoundWindowResult] = []
@@ -252,9 +250,12 @@ extension SoundClassifier {
         var settings = configuration ?? StreamingClassifier.configuration(for: modelDescription)
         if configuration == nil { settings.silenceThresholdDecibels = silenceThresholdDecibels }
         return try StreamingClassifier(windowLength: self.configuration.inputLength, classNames: classNames,
-                                       sourceSampleRate: sourceSampleRate, configuration: settings) { [self] windows in
-            try lock.withLock { try ClipEvaluator.softmaxScores(of: windows, network: network) }
-        }
+                                       sourceSampleRate: sourceSampleRate, configuration: settings, scorer: lockedScorer)
+    }
+
+    /// The network's softmax for a batch of windows, under the classifier's lock.
+    private var lockedScorer: WindowScorer {
+        { [self] windows in try lock.withLock { try ClipEvaluator.softmaxScores(of: windows, network: network) } }
     }
 }
 
@@ -279,8 +280,7 @@ private struct Voting {
     }
 
     func candidates(_ probabilities: [Float]) -> [Classification.Candidate] {
-        let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }
-        return order.prefix(topK).map { Classification.Candidate(label: classNames[$0], index: $0, probability: probabilities[$0]) }
+        Classification.ranked(probabilities, classNames: classNames, topK: topK)
     }
 
     mutating func add(_ window: SoundWindowResult, voting: Bool, peak: Float) {

@@ -57,8 +57,8 @@ public enum FusedFrontEndKernel {
         // Enough pieces of work to keep every core busy even for one window, each of whole
         // groups of cells (the fewest cells whose positions fill 16-tile blocks, as the kernel
         // groups them) so no group is computed twice.
-        let cellsPerGroup = cellsPerGroup(poolSize: poolSize)
-        let cellsPerPiece = cellsPerGroup * max(1, 10 / cellsPerGroup)
+        let groupCells = Self.cellsPerGroup(poolSize: poolSize)
+        let cellsPerPiece = groupCells * max(1, 10 / groupCells)
         let piecesPerWindow = (cells + cellsPerPiece - 1) / cellsPerPiece
         var failed = false
         let source = input.contiguous()

@@ -3,7 +3,8 @@ import PackageDescription
 
 // The targets form a stack; each imports only what lies below it:
 // COpenBLAS/CEnvNetSupport -> EnvNetTensor (CSndFile -> EnvNetAudio only) -> EnvNetLayers -> EnvNetAudio -> EnvNetModel
-// -> EnvNetPretrained (the bundled models) -> envnet
+// -> EnvNetPretrained (the bundled models), EnvNetCharts (SVG/PNG), EnvNetBenchmarking -> envnet
+// Only EnvNetTensor imports OpenBLAS and the kernel module; only EnvNetAudio imports libsndfile.
 let package = Package(
     name: "EnvNet",
     platforms: [.macOS(.v13)],
@@ -15,6 +16,9 @@ let package = Package(
         // The models the project trained, as resources: a product of its own, so that apps that
         // import only EnvNetModel do not carry 28 MB of weights.
         .library(name: "EnvNetPretrained", targets: ["EnvNetPretrained"]),
+        // Charts of the reports (training curves, confusion matrices, filter responses) as SVG
+        // with embedded PNG: apart from the model library, so apps that do not draw carry none of it.
+        .library(name: "EnvNetCharts", targets: ["EnvNetCharts"]),
         .executable(name: "envnet", targets: ["envnet"]),
         .executable(name: "envnet-benchmark", targets: ["EnvNetBenchmark"]),
     ],
@@ -60,9 +64,18 @@ let package = Package(
             resources: [.copy("Model")]
         ),
         .target(
+            name: "EnvNetCharts",
+            dependencies: ["EnvNetModel"]
+        ),
+        // The network benchmark behind `envnet bench`, out of the library apps embed.
+        .target(
+            name: "EnvNetBenchmarking",
+            dependencies: ["EnvNetModel"]
+        ),
+        .target(
             name: "EnvNetCommandLine",
             dependencies: [
-                "EnvNetModel", "EnvNetPretrained",
+                "EnvNetModel", "EnvNetPretrained", "EnvNetCharts", "EnvNetBenchmarking",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -102,7 +115,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EnvNetModelTests",
-            dependencies: ["EnvNetModel"],
+            dependencies: ["EnvNetModel", "EnvNetCharts"],
             resources: [.copy("Fixtures")]
         ),
     ],

@@ -24,13 +24,13 @@ struct EnvNetBenchmark: ParsableCommand {
     @Option(help: "Batch size for the convolution shapes.")
     var batch = 8
 
-    @Option(help: "Elements per im2col column tile (Convolution.tileElementBudget), for tuning.")
+    @Option(help: "Elements per im2col column tile (ExecutionOptions.convolutionTileElements), for tuning.")
     var tileBudget: Int?
 
     mutating func run() throws {
         var generator = SeededGenerator(seed: 1)
         var results: [Measurement] = []
-        if let tileBudget { Convolution.tileElementBudget = tileBudget }
+        if let tileBudget { ExecutionOptions.current.convolutionTileElements = tileBudget }
 
         // The ceiling: a large square sgemm through the library's parallel GEMM.
         let size = 2048

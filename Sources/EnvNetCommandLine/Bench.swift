@@ -1,4 +1,5 @@
 import ArgumentParser
+import EnvNetBenchmarking
 import EnvNetModel
 import Foundation
 

@@ -1,3 +1,4 @@
+import EnvNetCharts
 import ArgumentParser
 import EnvNetModel
 import Foundation
@@ -81,6 +82,7 @@ struct Demo: ParsableCommand {
         }
         let evaluationFolder = folder.appendingPathComponent("evaluation")
         try report.write(to: evaluationFolder)
+        try report.writeCharts(to: evaluationFolder)
         let tenCrop = trainer.history.last?.validationAccuracy ?? 0
 
         // 4. What the first layers learned: the sine-sweep analysis.
@@ -88,6 +90,7 @@ struct Demo: ParsableCommand {
         let filters = try LearnedFilterAnalysis.measure(network: network)
         let filterFolder = folder.appendingPathComponent("filters")
         try filters.write(to: filterFolder)
+        try filters.writeCharts(to: filterFolder)
 
         let seconds = Date().timeIntervalSince(started)
         let summary = """

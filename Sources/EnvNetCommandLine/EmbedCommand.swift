@@ -1,3 +1,4 @@
+import EnvNetCharts
 import ArgumentParser
 import EnvNetModel
 import Foundation
@@ -53,6 +54,7 @@ struct Embed: ParsableCommand {
         let embeddings = try extractor.embeddings(of: clips) { done, total in progress.update(done: done, total: total) }
         let analysis = try EmbeddingAnalysis(embeddings: embeddings, classNames: prepared.classNames)
         try analysis.write(to: folder)
+        try analysis.writeCharts(to: folder)
         let ratios = analysis.pca.explainedVarianceRatio
         print(String(format: "%d clips, %d-dimensional embeddings (%@); PC1 explains %.1f%% and PC2 %.1f%% of the variance",
                      embeddings.count, embeddings.dimension, extractor.layer, ratios[0] * 100, ratios[1] * 100))

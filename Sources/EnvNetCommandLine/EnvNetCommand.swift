@@ -19,6 +19,12 @@ public struct EnvNetCommand: ParsableCommand {
         // Past a file-size limit, a write fails with EFBIG (a typed error, and the probe and
         // temporary files are removed) instead of the process being killed by SIGXFSZ.
         signal(SIGXFSZ, SIG_IGN)
+        do {
+            try CommandEnvironment.apply()
+        } catch {
+            FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+            Foundation.exit(64)
+        }
         main(nil)
     }
 }

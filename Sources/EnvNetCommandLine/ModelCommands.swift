@@ -1,3 +1,4 @@
+import EnvNetCharts
 import ArgumentParser
 import EnvNetModel
 import EnvNetPretrained
@@ -79,6 +80,7 @@ struct Evaluate: ParsableCommand {
             if let output {
                 let folder = URL(fileURLWithPath: output).appendingPathComponent(schemes.count > 1 ? name : "")
                 try report.write(to: folder)
+                try report.writeCharts(to: folder)
                 print("report: \(folder.path)")
             }
         }
@@ -169,7 +171,7 @@ struct Predict: ParsableCommand {
     /// The model file: --weights, or the bundled model (a typed error says where it looked).
     func modelURL() throws -> URL {
         if let weights { return URL(fileURLWithPath: weights) }
-        return try PretrainedModel.esc10.url()
+        return try PretrainedModel.esc10.url(searching: CommandEnvironment.current.pretrainedModelFolders + PretrainedModel.locations)
     }
 
     /// The request: the hop given, else the model's voting hop, else SoundAnalysis's overlap of 0.5.
@@ -347,6 +349,7 @@ struct Analyze: ParsableCommand {
             progress.update(done: done, total: total)
         }
         try response.write(to: folder)
+        try response.writeCharts(to: folder)
         let peaks = response.peakFrequencies.compactMap { $0 }
         print("\(response.filterCount) filters, peaks from \(Int(peaks.min() ?? 0)) Hz to \(Int(peaks.max() ?? 0)) Hz; wrote \(folder.path)/filter_response.svg")
     }

@@ -1,3 +1,4 @@
+import EnvNetCharts
 import ArgumentParser
 import EnvNetModel
 import Foundation
@@ -198,7 +199,7 @@ struct Train: ParsableCommand {
         let progress = ProgressReporter()
         let source = try initFrom.map { path in try EnvNet.loadModel(from: URL(fileURLWithPath: path)) }
         if let source, let freezeThrough {
-            let names = source.network.layers.children.map(\.name)
+            let names = source.network.layerNames
             guard names.dropLast().contains(freezeThrough) else {
                 throw ValidationError("--freeze-through \(freezeThrough) is not a layer before fc7: choose one of \(names.dropLast().joined(separator: ", "))")
             }

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// The backward pass passes the gradient where the output is positive (the derivative at 0 is
 /// taken as 0, as PyTorch does). It reads the layer's own output buffer, so no input is cached.
-public final class ReLU: Module {
+public final class ReLU: Module, Layer {
     private var output = Tensor.zeros([0])
     private var gradientInput = Tensor.zeros([0])
     private var hasForward = false
@@ -17,11 +17,11 @@ public final class ReLU: Module {
 
     /// The output has the shape of the input.
     /// - Parameter inputShape: the shape of an input batch.
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] { inputShape }
+    public func outputShape(forInputShape inputShape: [Int]) throws -> [Int] { inputShape }
 
     /// `max(x, 0)`. Same shape in and out.
     /// - Parameter input: any tensor.
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
         let input = input.contiguous()
         prepare(&output, shape: input.shape)
         let x = input.readPointer, y = output.writePointer
@@ -36,7 +36,7 @@ public final class ReLU: Module {
 
     /// The gradient where the output is positive, 0 elsewhere. Same shape in and out.
     /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
         guard hasForward else { missingCache() }
         hasForward = false
         precondition(gradientOutput.shape == output.shape,

@@ -30,7 +30,7 @@ func convolutionDescription(
 /// kernels (`Convolution` in EnvNetTensor) and write into buffers the layer keeps between steps.
 ///
 /// `[N, C, H, W] -> [N, O, OH, OW]`
-public final class Conv2d: Module {
+public final class Conv2d: Module, Layer {
     /// Channels of the input (`C`).
     public let inputChannels: Int
     /// Channels of the output (`O`), the number of filters.
@@ -57,11 +57,11 @@ public final class Conv2d: Module {
     /// computed first, and the input is not needed after it. Set it only when nothing reads that
     /// input after `backward` (in EnvNet, conv2's input is bn1's output, which bn1's backward pass
     /// does not read). A non-contiguous input falls back to a separate buffer.
-    public var reusesInputStorageForGradient = false
+    package var reusesInputStorageForGradient = false
 
     private var workspace = ConvolutionWorkspace()
 
-    /// Creates a 2-D convolution; parameters are drawn from ``DefaultGenerator``.
+    /// Creates a 2-D convolution, drawing its parameters from `generator`.
     /// - Parameters:
     ///   - inputChannels: channels of the input.
     ///   - outputChannels: channels of the output (number of filters).
@@ -72,10 +72,12 @@ public final class Conv2d: Module {
     ///   - bias: whether the layer adds a learned per-channel offset.
     ///   - weightInitializer: how the weight is drawn (PyTorch's default unless given).
     ///   - biasInitializer: how the bias is drawn (PyTorch's default unless given), using the weight's fans.
+    ///   - generator: the source of the initial parameters (weight first, then bias).
     public init(
         inputChannels: Int, outputChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
         padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), bias: Bool = true,
-        weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault
+        weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault,
+        generator: inout SeededGenerator
     ) {
         let geometry = ConvolutionGeometry(kernel: kernelSize, stride: stride, padding: padding, dilation: dilation)
         precondition(inputChannels > 0 && outputChannels > 0, "Conv2d: channel counts must be positive, got \(inputChannels) -> \(outputChannels)")
@@ -86,10 +88,10 @@ public final class Conv2d: Module {
         self.weightInitializer = weightInitializer
         self.biasInitializer = biasInitializer
         let weightShape = [outputChannels, inputChannels, kernelSize.0, kernelSize.1]
-        weight = Parameter(Tensor.zeros(weightShape))
-        self.bias = bias ? Parameter(Tensor.zeros([outputChannels])) : nil
+        let fans = Initializer.fans(forWeightShape: weightShape)
+        weight = Parameter(weightInitializer.makeTensor(shape: weightShape, fans: fans, generator: &generator))
+        self.bias = bias ? Parameter(biasInitializer.makeTensor(shape: [outputChannels], fans: fans, generator: &generator)) : nil
         super.init()
-        DefaultGenerator.withGenerator { resetOwnParameters(generator: &$0) }
     }
 
     /// Creates a 2-D convolution with square kernel, stride, padding and dilation.
@@ -103,13 +105,15 @@ public final class Conv2d: Module {
     ///   - bias: whether the layer adds a learned per-channel offset.
     ///   - weightInitializer: how the weight is drawn.
     ///   - biasInitializer: how the bias is drawn.
+    ///   - generator: the source of the initial parameters.
     public convenience init(
         inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
-        bias: Bool = true, weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault
+        bias: Bool = true, weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault,
+        generator: inout SeededGenerator
     ) {
         self.init(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: (kernelSize, kernelSize),
                   stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), bias: bias,
-                  weightInitializer: weightInitializer, biasInitializer: biasInitializer)
+                  weightInitializer: weightInitializer, biasInitializer: biasInitializer, generator: &generator)
     }
 
     private func resetOwnParameters(generator: inout SeededGenerator) {
@@ -138,7 +142,7 @@ public final class Conv2d: Module {
 
     /// `[N, C, H, W] -> [N, O, OH, OW]`.
     /// - Parameter inputShape: the shape of an input batch.
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+    public func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
         let expected = "[N, \(inputChannels), H, W] with H, W at least the kernel span (\(geometry))"
         guard inputShape.count == 4, inputShape[1] == inputChannels,
               let size = try? geometry.outputSize(height: inputShape[2], width: inputShape[3]) else {
@@ -149,18 +153,37 @@ public final class Conv2d: Module {
 
     /// Convolves `input`. `[N, C, H, W] -> [N, O, OH, OW]`
     /// - Parameter input: a batch `[N, C, H, W]`.
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
         checkInput(input.shape)
         let shape = (try? outputShape(forInputShape: input.shape)) ?? []
         prepare(&workspace.output, shape: shape)
-        Convolution.forward(input: input, weight: weight.value, bias: bias?.value, geometry: geometry, into: &workspace.output)
+        Convolution.forward(input: input, weight: weight.value, bias: bias?.value, geometry: geometry, into: &workspace.output,
+                            winogradWeights: winogradWeights())
         workspace.input = isTraining ? input : nil
         return workspace.output
     }
 
+    /// The weight in the Winograd domain, kept until the weight changes (in evaluation the same
+    /// weights run for every batch), or nil when that path cannot apply here.
+    private func winogradWeights() -> WinogradConvolution.TransformedWeights? {
+        guard WinogradConvolution.isSupported, ExecutionOptions.current.usesWinograd,
+              WinogradConvolution.fits(weightShape: weight.shape, geometry: geometry) else { return nil }
+        if let cached = winogradCache, cached.version == weight.version { return cached.weights }
+        let transformed = WinogradConvolution.TransformedWeights(weight.value)
+        winogradCache = (weight.version, transformed)
+        derivedWeightBuildCount += 1
+        return transformed
+    }
+
+    private var winogradCache: (version: UInt64, weights: WinogradConvolution.TransformedWeights)?
+
+    /// How many times the layer transformed its weight for the Winograd path (once per weight
+    /// change, not per batch), for the cache's tests.
+    package private(set) var derivedWeightBuildCount = 0
+
     /// Adds the weight (and bias) gradient and returns the input gradient. `[N, O, OH, OW] -> [N, C, H, W]`
     /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
         guard let input = workspace.input else { missingCache() }
         workspace.input = nil
         let expected = (try? outputShape(forInputShape: input.shape)) ?? []
@@ -203,7 +226,7 @@ public final class Conv2d: Module {
 /// `[outputChannels]`.
 ///
 /// `[N, C, W] -> [N, O, OW]`
-public final class Conv1d: Module {
+public final class Conv1d: Module, Layer {
     /// Channels of the input (`C`).
     public let inputChannels: Int
     /// Channels of the output (`O`), the number of filters.
@@ -221,7 +244,7 @@ public final class Conv1d: Module {
 
     private var workspace = ConvolutionWorkspace()
 
-    /// Creates a 1-D convolution; parameters are drawn from ``DefaultGenerator``.
+    /// Creates a 1-D convolution, drawing its parameters from `generator`.
     /// - Parameters:
     ///   - inputChannels: channels of the input.
     ///   - outputChannels: channels of the output (number of filters).
@@ -232,9 +255,11 @@ public final class Conv1d: Module {
     ///   - bias: whether the layer adds a learned per-channel offset.
     ///   - weightInitializer: how the weight is drawn (PyTorch's default unless given).
     ///   - biasInitializer: how the bias is drawn (PyTorch's default unless given), using the weight's fans.
+    ///   - generator: the source of the initial parameters (weight first, then bias).
     public init(
         inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
-        bias: Bool = true, weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault
+        bias: Bool = true, weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault,
+        generator: inout SeededGenerator
     ) {
         let geometry = ConvolutionGeometry(kernel: (1, kernelSize), stride: (1, stride), padding: (0, padding), dilation: (1, dilation))
         precondition(inputChannels > 0 && outputChannels > 0, "Conv1d: channel counts must be positive, got \(inputChannels) -> \(outputChannels)")
@@ -244,10 +269,11 @@ public final class Conv1d: Module {
         self.geometry = geometry
         self.weightInitializer = weightInitializer
         self.biasInitializer = biasInitializer
-        weight = Parameter(Tensor.zeros([outputChannels, inputChannels, kernelSize]))
-        self.bias = bias ? Parameter(Tensor.zeros([outputChannels])) : nil
+        let weightShape = [outputChannels, inputChannels, kernelSize]
+        let fans = Initializer.fans(forWeightShape: weightShape)
+        weight = Parameter(weightInitializer.makeTensor(shape: weightShape, fans: fans, generator: &generator))
+        self.bias = bias ? Parameter(biasInitializer.makeTensor(shape: [outputChannels], fans: fans, generator: &generator)) : nil
         super.init()
-        DefaultGenerator.withGenerator { resetOwnParameters(generator: &$0) }
     }
 
     private func resetOwnParameters(generator: inout SeededGenerator) {
@@ -276,7 +302,7 @@ public final class Conv1d: Module {
 
     /// `[N, C, W] -> [N, O, OW]`.
     /// - Parameter inputShape: the shape of an input batch.
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+    public func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
         let expected = "[N, \(inputChannels), W] with W at least the kernel span (\(geometry))"
         guard inputShape.count == 3, inputShape[1] == inputChannels,
               let size = try? geometry.outputSize(height: 1, width: inputShape[2]) else {
@@ -289,7 +315,7 @@ public final class Conv1d: Module {
 
     /// Convolves `input`. `[N, C, W] -> [N, O, OW]`
     /// - Parameter input: a batch `[N, C, W]`.
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
         checkInput(input.shape)
         let shape = (try? outputShape(forInputShape: input.shape)) ?? []
         let input4 = input.reshaped([shape[0], inputChannels, 1, input.shape[2]])
@@ -302,7 +328,7 @@ public final class Conv1d: Module {
 
     /// Adds the weight (and bias) gradient and returns the input gradient. `[N, O, OW] -> [N, C, W]`
     /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
         guard let input4 = workspace.input else { missingCache() }
         workspace.input = nil
         let inputShape = [input4.shape[0], inputChannels, input4.shape[3]]

@@ -6,7 +6,7 @@ import Foundation
 ///
 /// The mask is drawn from the layer's own ``generator``, so a run is reproducible from the seed and
 /// the generator can be saved with a checkpoint. Any shape; the output has the input's shape.
-public final class Dropout: Module {
+public final class Dropout: Module, Layer {
     /// The probability of zeroing an element, in `[0, 1]`.
     public let probability: Float
     /// The source of the masks; its state advances with every training-mode forward pass.
@@ -19,12 +19,19 @@ public final class Dropout: Module {
 
     /// - Parameters:
     ///   - probability: the probability of zeroing an element (PyTorch's default 0.5).
-    ///   - seed: the seed of the mask generator; drawn from ``DefaultGenerator`` when nil.
-    public init(probability: Float = 0.5, seed: UInt64? = nil) {
+    ///   - seed: the seed of the mask generator.
+    public init(probability: Float = 0.5, seed: UInt64) {
         precondition(probability >= 0 && probability <= 1, "Dropout: probability must be in [0, 1], got \(probability)")
         self.probability = probability
-        generator = SeededGenerator(seed: seed ?? DefaultGenerator.withGenerator { $0.next() })
+        generator = SeededGenerator(seed: seed)
         super.init()
+    }
+
+    /// - Parameters:
+    ///   - probability: the probability of zeroing an element (PyTorch's default 0.5).
+    ///   - generator: the source of the mask generator's seed (one draw).
+    public convenience init(probability: Float = 0.5, generator: inout SeededGenerator) {
+        self.init(probability: probability, seed: generator.next())
     }
 
     /// The layer in one line, with its configuration.
@@ -32,11 +39,11 @@ public final class Dropout: Module {
 
     /// The output has the shape of the input.
     /// - Parameter inputShape: the shape of an input batch.
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] { inputShape }
+    public func outputShape(forInputShape inputShape: [Int]) throws -> [Int] { inputShape }
 
     /// Training: `x · mask` with `mask ∈ {0, 1/(1−p)}`; evaluation: `x`. Same shape in and out.
     /// - Parameter input: any tensor.
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
         guard isTraining else {
             hasForward = false
             return input
@@ -61,7 +68,7 @@ public final class Dropout: Module {
 
     /// `dy · mask` for the mask of the last training-mode forward pass. Same shape in and out.
     /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
         guard hasForward else { missingCache() }
         hasForward = false
         precondition(gradientOutput.shape == mask.shape,

@@ -80,36 +80,3 @@ public enum Initializer: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
-
-/// The process-wide generator that layers draw their initial parameters (and Dropout its seed)
-/// from when they are created, like PyTorch's global generator and `torch.manual_seed`.
-///
-/// Creating the same layers in the same order after the same ``seed(_:)`` gives the same
-/// parameters. For initialisation that depends on no global state, call
-/// ``Module/resetParameters(generator:)`` with your own generator after building the model.
-public enum DefaultGenerator {
-    /// Restarts the default generator from `seed` (the initial seed is 0).
-    public static func seed(_ seed: UInt64) {
-        shared.withLock { $0 = SeededGenerator(seed: seed) }
-    }
-
-    /// Runs `body` with exclusive access to the default generator.
-    public static func withGenerator<Result>(_ body: (inout SeededGenerator) -> Result) -> Result {
-        shared.withLock(body)
-    }
-
-    private static let shared = LockedGenerator()
-}
-
-/// A generator behind a lock. `@unchecked Sendable` is sound because the only mutable state is
-/// reached exclusively through `withLock`, which holds the lock for the whole access.
-private final class LockedGenerator: @unchecked Sendable {
-    private let lock = NSLock()
-    private var generator = SeededGenerator(seed: 0)
-
-    func withLock<Result>(_ body: (inout SeededGenerator) -> Result) -> Result {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&generator)
-    }
-}

@@ -7,7 +7,7 @@ import Foundation
 /// with the weight read transposed in place (no copy).
 ///
 /// `[N, in] -> [N, out]` (any leading axes: `[..., in] -> [..., out]`)
-public final class Linear: Module {
+public final class Linear: Module, Layer {
     /// Features per input row.
     public let inputCount: Int
     /// Features per output row.
@@ -25,40 +25,29 @@ public final class Linear: Module {
     private var gradientInput = Tensor.zeros([0])
     private var cachedInput: Tensor?
 
-    /// Creates a fully connected layer; parameters are drawn from ``DefaultGenerator``.
+    /// Creates a fully connected layer, drawing its parameters from `generator`.
     /// - Parameters:
     ///   - inputCount: features per input row.
     ///   - outputCount: features per output row.
     ///   - bias: whether the layer adds a learned offset.
     ///   - weightInitializer: how the weight is drawn (PyTorch's default unless given).
     ///   - biasInitializer: how the bias is drawn (PyTorch's default unless given), using the weight's fans.
+    ///   - generator: the source of the initial parameters (weight first, then bias).
     public init(
-        _ inputCount: Int, _ outputCount: Int, bias: Bool = true,
-        weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault
+        inputCount: Int, outputCount: Int, bias: Bool = true,
+        weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault,
+        generator: inout SeededGenerator
     ) {
         precondition(inputCount > 0 && outputCount > 0, "Linear: feature counts must be positive, got \(inputCount) -> \(outputCount)")
         self.inputCount = inputCount
         self.outputCount = outputCount
         self.weightInitializer = weightInitializer
         self.biasInitializer = biasInitializer
-        weight = Parameter(Tensor.zeros([outputCount, inputCount]))
-        self.bias = bias ? Parameter(Tensor.zeros([outputCount])) : nil
+        let weightShape = [outputCount, inputCount]
+        let fans = Initializer.fans(forWeightShape: weightShape)
+        weight = Parameter(weightInitializer.makeTensor(shape: weightShape, fans: fans, generator: &generator))
+        self.bias = bias ? Parameter(biasInitializer.makeTensor(shape: [outputCount], fans: fans, generator: &generator)) : nil
         super.init()
-        DefaultGenerator.withGenerator { resetOwnParameters(generator: &$0) }
-    }
-
-    /// Creates a fully connected layer with labelled sizes.
-    /// - Parameters:
-    ///   - inputCount: features per input row.
-    ///   - outputCount: features per output row.
-    ///   - bias: whether the layer adds a learned offset.
-    ///   - weightInitializer: how the weight is drawn.
-    ///   - biasInitializer: how the bias is drawn.
-    public convenience init(
-        inputCount: Int, outputCount: Int, bias: Bool = true,
-        weightInitializer: Initializer = .pytorchDefault, biasInitializer: Initializer = .pytorchDefault
-    ) {
-        self.init(inputCount, outputCount, bias: bias, weightInitializer: weightInitializer, biasInitializer: biasInitializer)
     }
 
     private func resetOwnParameters(generator: inout SeededGenerator) {
@@ -86,7 +75,7 @@ public final class Linear: Module {
 
     /// `[..., in] -> [..., out]`.
     /// - Parameter inputShape: the shape of an input batch.
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+    public func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
         guard inputShape.count >= 1, inputShape.last == inputCount else {
             throw LayerError.inputShape(layer: layerDescription, expected: "[N, \(inputCount)]", actual: inputShape)
         }
@@ -95,7 +84,7 @@ public final class Linear: Module {
 
     /// `x · weightᵀ + bias`. `[N, in] -> [N, out]`
     /// - Parameter input: a batch `[N, in]` (or `[..., in]`).
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
         checkInput(input.shape)
         let input = input.contiguous()
         let rows = input.count / inputCount
@@ -123,7 +112,7 @@ public final class Linear: Module {
     /// Adds `dyᵀ · x` to the weight gradient and `Σ dy` to the bias gradient; returns `dy · weight`.
     /// `[N, out] -> [N, in]`
     /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
         guard let input = cachedInput else { missingCache() }
         cachedInput = nil
         let expected = Array(input.shape.dropLast()) + [outputCount]

@@ -6,8 +6,15 @@ import Foundation
 /// and every holder (the module, the optimizer's key list) sees the same tensor. Not `Sendable`:
 /// a parameter belongs to one model, which is used from one task at a time.
 public final class Parameter {
-    /// The current value.
-    public var value: Tensor
+    /// The current value. Every change, in place or by assignment, advances ``version``.
+    public var value: Tensor {
+        didSet { version &+= 1 }
+    }
+
+    /// A number that changes whenever ``value`` does (an optimizer step, a load, an assignment), so
+    /// that a layer can keep values derived from the weights (folded, transformed) and know when
+    /// they are stale.
+    public private(set) var version: UInt64 = 0
     /// The gradient of the loss with respect to ``value``, same shape. `backward` adds to it
     /// (like PyTorch's `.grad`); call ``Module/zeroGradients()`` before each training step.
     /// It is allocated (as zeros) on first use, so a network that only runs inference never
@@ -57,8 +64,13 @@ public final class Parameter {
 /// Buffers are saved and loaded with the parameters (``Module/stateDictionary()``) but receive no
 /// gradient and are never touched by an optimizer.
 public final class Buffer {
-    /// The current value.
-    public var value: Tensor
+    /// The current value. Every change advances ``version``.
+    public var value: Tensor {
+        didSet { version &+= 1 }
+    }
+
+    /// A number that changes whenever ``value`` does (see ``Parameter/version``).
+    public private(set) var version: UInt64 = 0
 
     /// - Parameter value: the initial value.
     public init(_ value: Tensor) {
@@ -97,29 +109,30 @@ public enum LayerError: Error, Equatable, CustomStringConvertible, Sendable {
     }
 }
 
-/// The base class of every layer and model: an explicit forward pass and its backward pass,
-/// named parameters and buffers, children, and a training/evaluation mode.
+/// The base class of every layer, block and model: named parameters and buffers, children, and a
+/// training/evaluation mode. What a module computes is the ``Layer`` protocol's.
 ///
-/// ## Writing a module
-/// Subclass `Module` and override
-/// - ``forward(_:)``: compute the output; in training mode (``isTraining``) keep what the backward
-///   pass needs (usually a reference to the input, which costs no copy);
-/// - ``backward(_:)``: given the gradient of the loss with respect to the output, **add** the
-///   gradients of the parameters into ``Parameter/gradient`` and return the gradient with respect to
-///   the input; then drop the cached references so the next step can reuse buffers in place;
+/// ## Writing a layer
+/// Subclass `Module`, conform to ``Layer`` (the compiler then requires ``Layer/forward(_:)``,
+/// ``Layer/backward(_:)`` and ``Layer/outputShape(forInputShape:)``), and override
 /// - ``localParameters``, ``localBuffers`` and ``children`` so that keys, mode switches, optimizers
-///   and checkpoints see everything;
-/// - optionally ``outputShape(forInputShape:)``, ``layerDescription`` and
-///   ``resetParameters(generator:)``.
+///   and checkpoints see everything (``unregisteredMembers()`` finds what was left out, and the
+///   tests call it for every module of the library);
+/// - optionally ``layerDescription`` and ``resetParameters(generator:)``.
+///
+/// Layers draw their initial parameters once, in their initialiser, from a generator the caller
+/// passes in; nothing in the library draws from a process-wide generator.
 ///
 /// ## Keys
 /// Keys are PyTorch's: a parameter `weight` of a child `conv1` is `conv1.weight`; a child of an
-/// unnamed ``Sequential`` is named by its index (`0.weight`).
+/// unnamed ``Sequential`` is named by its index (`0.weight`). A child listed with an empty name is
+/// a *block* that groups layers without adding a level to the keys: EnvNet's front end holds
+/// `conv1` … `pool2`, whose keys stay `conv1.weight`, as in the weight-interchange convention.
 ///
 /// ## Misuse
 /// A layer given an input of the wrong shape stops the program with a message naming the layer,
 /// the expected shape and the actual one, like the tensor core does for its operations. Code that
-/// handles outside input can check first with the throwing ``outputShape(forInputShape:)``.
+/// handles outside input can check first with the throwing ``Layer/outputShape(forInputShape:)``.
 ///
 /// Modules are reference types with mutable caches and are not `Sendable`: one model is used from
 /// one task at a time (the kernels inside parallelise on their own).
@@ -138,56 +151,28 @@ open class Module: CustomStringConvertible {
 
     // MARK: - To override
 
-    /// The forward pass. Subclasses must override it.
-    /// - Parameter input: the input batch.
-    /// - Returns: the output batch. It may share storage with the module's own buffers, which the
-    ///   next call overwrites in place when nobody else holds them.
-    open func forward(_ input: Tensor) -> Tensor {
-        fatalError("\(layerDescription) does not override forward(_:)")
-    }
-
-    /// The backward pass for the most recent training-mode ``forward(_:)``.
-    ///
-    /// Adds the gradient of every parameter into its ``Parameter/gradient`` and returns the gradient
-    /// with respect to the input. Subclasses must override it.
-    /// - Parameter gradientOutput: the gradient of the loss with respect to the output of `forward`.
-    /// - Returns: the gradient of the loss with respect to the input of `forward`, in its shape.
-    open func backward(_ gradientOutput: Tensor) -> Tensor {
-        fatalError("\(layerDescription) does not override backward(_:)")
-    }
-
     /// This module's own parameters (not its children's), with their local names.
     open var localParameters: [(name: String, parameter: Parameter)] { [] }
 
     /// This module's own buffers (not its children's), with their local names.
     open var localBuffers: [(name: String, buffer: Buffer)] { [] }
 
-    /// The direct sub-modules, with their names, in forward order.
+    /// The direct sub-modules, with their names, in forward order. An empty name makes the child a
+    /// block whose keys join this module's (see "Keys" above).
     open var children: [(name: String, module: Module)] { [] }
 
     /// One line describing the module without its children, like `Conv2d(1, 40, kernelSize: (1, 8))`.
     open var layerDescription: String { String(describing: type(of: self)) + "()" }
 
-    /// The shape of the output for an input of `inputShape`.
-    /// - Throws: ``LayerError/inputShape(layer:expected:actual:)`` when the module cannot take that
-    ///   input; ``LayerError/unsupported(layer:message:)`` when a module does not say.
-    open func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
-        throw LayerError.unsupported(layer: layerDescription, message: "does not override outputShape(forInputShape:)")
-    }
-
     /// Re-draws this module's own parameters (and resets its buffers) from `generator`, then those of
-    /// its children in order. Layers with parameters override it and call `super`.
+    /// its children in order. Layers with parameters override it and call `super`. Initialisers
+    /// draw once by themselves; this is for starting a built model over.
     open func resetParameters(generator: inout SeededGenerator) {
         for child in children { child.module.resetParameters(generator: &generator) }
     }
 
     /// Called after ``isTraining`` changed, for modules that must react (the default does nothing).
     open func trainingModeDidChange() {}
-
-    // MARK: - Forward
-
-    /// Runs ``forward(_:)``.
-    public final func callAsFunction(_ input: Tensor) -> Tensor { forward(input) }
 
     // MARK: - Modes
 
@@ -211,7 +196,7 @@ open class Module: CustomStringConvertible {
         var result = localParameters.map { (key: $0.name, parameter: $0.parameter) }
         for child in children {
             for entry in child.module.namedParameters() {
-                result.append((key: child.name + "." + entry.key, parameter: entry.parameter))
+                result.append((key: Self.join(child.name, entry.key), parameter: entry.parameter))
             }
         }
         return result
@@ -222,21 +207,96 @@ open class Module: CustomStringConvertible {
         var result = localBuffers.map { (key: $0.name, buffer: $0.buffer) }
         for child in children {
             for entry in child.module.namedBuffers() {
-                result.append((key: child.name + "." + entry.key, buffer: entry.buffer))
+                result.append((key: Self.join(child.name, entry.key), buffer: entry.buffer))
             }
         }
         return result
     }
 
-    /// Every descendant module (this one first, key `""`), keyed by dotted path.
+    /// Every descendant module (this one first, key `""`), keyed by dotted path. A block listed with
+    /// an empty name appears with its parent's key, and its layers under their own names.
     public final func namedModules() -> [(key: String, module: Module)] {
         var result: [(key: String, module: Module)] = [(key: "", module: self)]
         for child in children {
             for entry in child.module.namedModules() {
-                result.append((key: entry.key.isEmpty ? child.name : child.name + "." + entry.key, module: entry.module))
+                result.append((key: Self.join(child.name, entry.key), module: entry.module))
             }
         }
         return result
+    }
+
+    /// The layers without children (the leaves of the tree), keyed by dotted path, in forward
+    /// order: `conv1`, `bn1`, … `fc7` for EnvNet, whatever blocks group them.
+    public final func namedLeaves() -> [(key: String, module: Module)] {
+        namedModules().filter { $0.module.children.isEmpty && $0.module !== self }
+    }
+
+    static func join(_ prefix: String, _ key: String) -> String {
+        prefix.isEmpty ? key : key.isEmpty ? prefix : prefix + "." + key
+    }
+
+    // MARK: - Registration
+
+    /// The stored properties of this module and its descendants that hold a parameter, a buffer or
+    /// a module (directly, optionally or in an array) that the module's tree does not reach through
+    /// ``localParameters``, ``localBuffers`` and ``children``: a parameter that no optimizer would
+    /// update and no checkpoint would save. Empty for a correct module; the tests check every module
+    /// of the library, and a test of your own can check yours.
+    /// - Returns: `TypeName.property` for each unregistered member.
+    public final func unregisteredMembers() -> [String] {
+        var problems: [String] = []
+        var visited = Set<ObjectIdentifier>()
+        func check(_ module: Module) {
+            guard visited.insert(ObjectIdentifier(module)).inserted else { return }
+            // Registered means reachable from this module's tree: a network may keep a typed
+            // reference to a layer that one of its blocks registers.
+            let parameters = Set(module.namedParameters().map { ObjectIdentifier($0.parameter) })
+            let buffers = Set(module.namedBuffers().map { ObjectIdentifier($0.buffer) })
+            let children = Set(module.namedModules().map { ObjectIdentifier($0.module) })
+            var mirror: Mirror? = Mirror(reflecting: module)
+            while let current = mirror {
+                for member in current.children {
+                    let label = "\(current.subjectType).\(member.label ?? "?")"
+                    for value in Self.referencedObjects(member.value) {
+                        switch value {
+                        case let parameter as Parameter where !parameters.contains(ObjectIdentifier(parameter)):
+                            problems.append(label)
+                        case let buffer as Buffer where !buffers.contains(ObjectIdentifier(buffer)):
+                            problems.append(label)
+                        case let child as Module where child !== module && !children.contains(ObjectIdentifier(child)):
+                            problems.append(label)
+                        default:
+                            break
+                        }
+                    }
+                }
+                mirror = current.superclassMirror
+            }
+            for child in module.children { check(child.module) }
+        }
+        check(self)
+        return problems
+    }
+
+    /// The parameters, buffers and modules a stored value holds: itself, an optional's payload, or
+    /// an array's or a tuple's elements.
+    private static func referencedObjects(_ value: Any) -> [AnyObject] {
+        if let object = value as? Parameter { return [object] }
+        if let object = value as? Buffer { return [object] }
+        if let object = value as? Module { return [object] }
+        let mirror = Mirror(reflecting: value)
+        switch mirror.displayStyle {
+        case .optional, .tuple:
+            return mirror.children.flatMap { referencedObjects($0.value) }
+        case .collection:
+            // Arrays of numbers (pooling indices: millions of them) hold nothing to find.
+            guard let first = mirror.children.first?.value,
+                  type(of: first) is AnyClass || Mirror(reflecting: first).displayStyle.map({ [.optional, .tuple].contains($0) }) == true
+            else { return [] }
+            return mirror.children.flatMap { referencedObjects($0.value) }
+        default:
+            return []
+        }
     }
 
     /// The parameters in ``namedParameters()`` order.
@@ -325,5 +385,47 @@ open class Module: CustomStringConvertible {
         }
         lines.append("trainable parameters: \(parameterCount), buffer elements: \(bufferElementCount)")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// What a module computes: a forward pass and its backward pass, and the shapes it takes.
+///
+/// A protocol rather than methods of ``Module`` to override, so that a layer without a forward or a
+/// backward pass does not compile. Shapes use PyTorch's layout; every implementation states its own
+/// in one comment line (`[N, C, H, W] -> [N, O, OH, OW]`).
+public protocol Layer: Module {
+    /// The forward pass. In training mode (``Module/isTraining``) keep what the backward pass needs
+    /// (usually a reference to the input, which costs no copy).
+    /// - Parameter input: The input batch.
+    /// - Returns: The output batch. It may share storage with the layer's own buffers, which the
+    ///   next call overwrites in place when nobody else holds them.
+    func forward(_ input: Tensor) -> Tensor
+
+    /// The backward pass for the most recent training-mode ``forward(_:)``: **adds** the gradient of
+    /// every parameter into its ``Parameter/gradient`` and returns the gradient with respect to the
+    /// input; then drops the cached references so the next step can reuse buffers in place.
+    /// - Parameter gradientOutput: The gradient of the loss with respect to the output of `forward`.
+    /// - Returns: The gradient of the loss with respect to the input of `forward`, in its shape.
+    func backward(_ gradientOutput: Tensor) -> Tensor
+
+    /// The shape of the output for an input of `inputShape`.
+    /// - Parameter inputShape: The shape of an input batch.
+    /// - Throws: ``LayerError/inputShape(layer:expected:actual:)`` when the layer cannot take that input.
+    func outputShape(forInputShape inputShape: [Int]) throws -> [Int]
+}
+
+extension Layer {
+    /// Runs ``forward(_:)``.
+    /// - Parameter input: The input batch.
+    public func callAsFunction(_ input: Tensor) -> Tensor { forward(input) }
+
+    /// Stops with the standard message for an input of the wrong shape (the layer's own description,
+    /// what it expects, what it got). See ``outputShape(forInputShape:)`` for the throwing form.
+    func checkInput(_ shape: [Int]) {
+        do {
+            _ = try outputShape(forInputShape: shape)
+        } catch {
+            fatalError("\(error)")
+        }
     }
 }

@@ -18,9 +18,9 @@ import Foundation
 /// Keys: `weight`, `bias` (parameters, when affine), `running_mean`, `running_var` (buffers).
 /// `num_batches_tracked` is not kept (it only matters for PyTorch's cumulative-average mode).
 ///
-/// The kernels are pointer loops over the contiguous input, parallel over channels; sums are
-/// accumulated per row in `Float` vectors and across rows in `Double`.
-public class BatchNorm: Module {
+/// The arithmetic is the tensor core's ``BatchNormalization``: one training and one inference
+/// forward pass around a shared per-channel kernel, and the backward pass.
+public class BatchNorm: Module, Layer {
     /// Number of channels `C`.
     public let featureCount: Int
     /// Added to the variance before the square root.
@@ -42,21 +42,15 @@ public class BatchNorm: Module {
     ///
     /// Each value of the input gradient depends only on the same position's input and output
     /// gradient once the per-channel sums are known, so it can replace the input in place and save
-    /// an activation-sized buffer. Set it only when nothing reads that input tensor after
-    /// `backward`, as inside ``Sequential`` containers whose previous layer keeps only its output
-    /// buffer (EnvNet sets it on its BatchNorm layers).
-    public var reusesInputStorageForGradient = false
+    /// an activation-sized buffer. Only the block that owns the layer sets it, when it knows the
+    /// layer before (its own convolution) does not read that tensor after the forward pass.
+    package var reusesInputStorageForGradient = false
 
     private var output = Tensor.zeros([0])
     private var gradientInput = Tensor.zeros([0])
     private var cachedInput: Tensor?
-    private var savedMean: [Float]
-    private var savedInverseStandardDeviation: [Float]
-    // The per-channel affine map of the last training forward, y = x·scale + shift; the fused
-    // backward recomputes ReLU's mask from it with the same arithmetic as the forward.
-    // Owned by the layer (allocated in init, freed in deinit), so Parallel workers can write them.
-    private let savedScale: UnsafeMutablePointer<Float>
-    private let savedShift: UnsafeMutablePointer<Float>
+    // The statistics of the last training forward, which its backward pass reads.
+    private let saved: BatchNormalization.SavedStatistics
 
     init(featureCount: Int, epsilon: Float, momentum: Float, affine: Bool, fusedReLU: Bool) {
         precondition(featureCount > 0, "BatchNorm: featureCount must be positive, got \(featureCount)")
@@ -69,18 +63,20 @@ public class BatchNorm: Module {
         bias = affine ? Parameter(Tensor.zeros([featureCount])) : nil
         runningMean = Buffer(Tensor.zeros([featureCount]))
         runningVariance = Buffer(Tensor.ones([featureCount]))
-        savedMean = [Float](repeating: 0, count: featureCount)
-        savedInverseStandardDeviation = [Float](repeating: 1, count: featureCount)
-        savedScale = .allocate(capacity: featureCount)
-        savedScale.initialize(repeating: 1, count: featureCount)
-        savedShift = .allocate(capacity: featureCount)
-        savedShift.initialize(repeating: 0, count: featureCount)
+        saved = BatchNormalization.SavedStatistics(channels: featureCount)
         super.init()
     }
 
-    deinit {
-        savedScale.deallocate()
-        savedShift.deallocate()
+    /// The evaluation-mode parameters, for folding this layer into the convolution before it.
+    public var statistics: BatchNormalization.Statistics {
+        BatchNormalization.Statistics(weight: weight?.value, bias: bias?.value, runningMean: runningMean.value,
+                                      runningVariance: runningVariance.value, epsilon: epsilon)
+    }
+
+    /// A number that changes whenever a parameter or a running statistic does, for caches of
+    /// values folded from them.
+    public var version: UInt64 {
+        (weight?.version ?? 0) &+ (bias?.version ?? 0) &* 31 &+ runningMean.version &* 961 &+ runningVariance.version &* 29_791
     }
 
     /// Resets the scale to 1, the shift to 0 and the running statistics to 0 and 1 (no randomness used).
@@ -117,84 +113,38 @@ public class BatchNorm: Module {
 
     /// The output has the shape of the input.
     /// - Parameter inputShape: the shape of an input batch.
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+    public func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
         guard acceptedRanks.contains(inputShape.count), inputShape[1] == featureCount else {
             throw LayerError.inputShape(layer: layerDescription, expected: expectedText, actual: inputShape)
         }
         return inputShape
     }
 
-    /// Normalises `input` per channel. Same shape in and out.
+    /// Normalises `input` per channel: batch statistics in training mode, running statistics in
+    /// evaluation mode, both through the tensor core's ``BatchNormalization``. Same shape in and out.
     /// - Parameter input: a batch with channels on axis 1.
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
         checkInput(input.shape)
         let input = input.contiguous()
-        let batch = input.shape[0], channels = featureCount
-        let length = input.shape.dropFirst(2).reduce(1, *)
-        let perChannel = batch * length
+        let shape = BatchNormalization.Shape(batch: input.shape[0], channels: featureCount, length: input.shape.dropFirst(2).reduce(1, *))
         prepare(&output, shape: input.shape)
-        let x = input.readPointer, y = output.writePointer
-        let epsilon = self.epsilon, momentum = self.momentum, fusedReLU = self.fusedReLU
         let gammaTensor = weight?.value.contiguous(), betaTensor = bias?.value.contiguous()
-        let gamma = gammaTensor?.readPointer, beta = betaTensor?.readPointer
         if isTraining {
-            precondition(perChannel > 1, "\(layerDescription): expected more than 1 value per channel when training, got input \(shapeText(input.shape))")
+            precondition(shape.batch * shape.length > 1, "\(layerDescription): expected more than 1 value per channel when training, got input \(shapeText(input.shape))")
             runningMean.value.makeContiguousAndUnique()
             runningVariance.value.makeContiguousAndUnique()
-            let runMean = runningMean.value.writePointer, runVar = runningVariance.value.writePointer
-            let scales = savedScale, shifts = savedShift
-            savedMean.withUnsafeMutableBufferPointer { meanBuffer in
-                savedInverseStandardDeviation.withUnsafeMutableBufferPointer { invBuffer in
-                    let means = meanBuffer.baseAddress!, inverses = invBuffer.baseAddress!
-                    Parallel.forEach(count: channels) { channel in
-                        // One pass over the data: each row's moments about a shift close to its values
-                        // (the mean so far; for the first row, the mean of its first values), so little
-                        // cancellation, merged across rows in Double with Chan's formula. A second pass
-                        // over an activation-sized tensor cost more.
-                        var count: Double = 0, runningMean: Double = 0, squares: Double = 0
-                        for n in 0..<batch {
-                            let start = x + (n * channels + channel) * length
-                            let shift = n == 0 ? Float(rowSum(start, Swift.min(length, 64)) / Double(Swift.max(Swift.min(length, 64), 1)))
-                                               : Float(runningMean)
-                            let row = rowMoments(start, length, shift: shift)
-                            let merged = count + row.count
-                            let delta = row.mean - runningMean
-                            runningMean += delta * row.count / merged
-                            squares += row.squares + delta * delta * count * row.count / merged
-                            count = merged
-                        }
-                        let mean = Float(runningMean)
-                        let variance = squares / Double(perChannel)
-                        let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
-                        means[channel] = mean
-                        inverses[channel] = inverse
-                        let scale = (gamma?[channel] ?? 1) * inverse
-                        let shift = (beta?[channel] ?? 0) - mean * scale
-                        scales[channel] = scale
-                        shifts[channel] = shift
-                        for n in 0..<batch {
-                            let offset = (n * channels + channel) * length
-                            affineRow(x + offset, y + offset, length, scale, shift, relu: fusedReLU)
-                        }
-                        let unbiased = Float(squares / Double(perChannel - 1))
-                        runMean[channel] = (1 - momentum) * runMean[channel] + momentum * mean
-                        runVar[channel] = (1 - momentum) * runVar[channel] + momentum * unbiased
-                    }
-                }
-            }
+            BatchNormalization.forwardTraining(
+                input: input.readPointer, output: output.writePointer, shape: shape, gamma: gammaTensor?.readPointer,
+                beta: betaTensor?.readPointer, epsilon: epsilon, momentum: momentum, runningMean: runningMean.value.writePointer,
+                runningVariance: runningVariance.value.writePointer, saved: saved, relu: fusedReLU)
             cachedInput = input
         } else {
-            let runMean = runningMean.value.contiguous(), runVar = runningVariance.value.contiguous()
-            let meanPointer = runMean.readPointer, varPointer = runVar.readPointer
-            Parallel.forEach(count: channels) { channel in
-                let scale = (gamma?[channel] ?? 1) / (varPointer[channel] + epsilon).squareRoot()
-                let shift = (beta?[channel] ?? 0) - meanPointer[channel] * scale
-                for n in 0..<batch {
-                    let offset = (n * channels + channel) * length
-                    affineRow(x + offset, y + offset, length, scale, shift, relu: fusedReLU)
-                }
-            }
-            withExtendedLifetime((runMean, runVar)) {}
+            let mean = runningMean.value.contiguous(), variance = runningVariance.value.contiguous()
+            BatchNormalization.forwardInference(
+                input: input.readPointer, output: output.writePointer, shape: shape, gamma: gammaTensor?.readPointer,
+                beta: betaTensor?.readPointer, runningMean: mean.readPointer, runningVariance: variance.readPointer,
+                epsilon: epsilon, relu: fusedReLU)
+            withExtendedLifetime((mean, variance)) {}
             cachedInput = nil
         }
         withExtendedLifetime((input, gammaTensor, betaTensor)) {}
@@ -204,15 +154,13 @@ public class BatchNorm: Module {
     /// Adds the scale and shift gradients and returns the input gradient (training mode: through the
     /// batch statistics). Same shape in and out.
     /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
         guard let input = cachedInput else { missingCache() }
         cachedInput = nil
         precondition(gradientOutput.shape == input.shape,
                      "\(layerDescription).backward: expected output gradient \(shapeText(input.shape)), got \(shapeText(gradientOutput.shape))")
         let gradientOutput = gradientOutput.contiguous()
-        let batch = input.shape[0], channels = featureCount
-        let length = input.shape.dropFirst(2).reduce(1, *)
-        let count = Float(batch * length)
+        let shape = BatchNormalization.Shape(batch: input.shape[0], channels: featureCount, length: input.shape.dropFirst(2).reduce(1, *))
         let inPlace = reusesInputStorageForGradient
         if inPlace {
             gradientInput = Tensor.zeros([0])
@@ -223,59 +171,16 @@ public class BatchNorm: Module {
             weight.gradient.makeContiguousAndUnique()
             bias.gradient.makeContiguousAndUnique()
         }
-        // In place, dx[i] is written after the channel's sums have read every x, and only x[i] is read for it.
-        let x = input.readPointer, dy = gradientOutput.readPointer, dx = inPlace ? input.writePointer : gradientInput.writePointer
         let gammaTensor = weight?.value.contiguous()
-        let gamma = gammaTensor?.readPointer
-        let gammaGradient = weight.map { $0.gradient.writePointer }, betaGradient = bias.map { $0.gradient.writePointer }
-        let fusedReLU = self.fusedReLU
-        let scales = savedScale, shifts = savedShift
-        savedMean.withUnsafeBufferPointer { meanBuffer in
-            savedInverseStandardDeviation.withUnsafeBufferPointer { invBuffer in
-                let means = meanBuffer.baseAddress!, inverses = invBuffer.baseAddress!
-                Parallel.forEach(count: channels) { channel in
-                    let mean = means[channel], inverse = inverses[channel]
-                    let scale = scales[channel], shift = shifts[channel]
-                    var sumGradient: Double = 0, sumGradientCentered: Double = 0
-                    for n in 0..<batch {
-                        let offset = (n * channels + channel) * length
-                        let sums = fusedReLU
-                            ? maskedRowSumAndCenteredDot(dy + offset, x + offset, length, mean, scale, shift)
-                            : rowSumAndCenteredDot(dy + offset, x + offset, length, mean)
-                        sumGradient += sums.sum
-                        sumGradientCentered += sums.dot
-                    }
-                    // Σ dy·x̂ = inverse · Σ dy·(x − mean)
-                    let sumGradientNormalized = Float(sumGradientCentered) * inverse
-                    gammaGradient?[channel] += sumGradientNormalized
-                    betaGradient?[channel] += Float(sumGradient)
-                    // dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
-                    let factor = (gamma?[channel] ?? 1) * inverse
-                    let meanGradient = Float(sumGradient) / count
-                    let slope = sumGradientNormalized * inverse / count  // multiplies (x − mean)
-                    for n in 0..<batch {
-                        let offset = (n * channels + channel) * length
-                        let dyRow = dy + offset, xRow = x + offset, dxRow = dx + offset
-                        if fusedReLU {
-                            for i in 0..<length {
-                                let value = xRow[i], upstream = dyRow[i]
-                                let gradient: Float = value * scale + shift > 0 ? upstream : 0
-                                dxRow[i] = factor * (gradient - meanGradient - (value - mean) * slope)
-                            }
-                        } else {
-                            for i in 0..<length {
-                                dxRow[i] = factor * (dyRow[i] - meanGradient - (xRow[i] - mean) * slope)
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        BatchNormalization.backward(
+            input: input.readPointer, gradientOutput: gradientOutput.readPointer,
+            gradientInput: inPlace ? input.writePointer : gradientInput.writePointer, shape: shape, gamma: gammaTensor?.readPointer,
+            gammaGradient: weight.map { $0.gradient.writePointer }, betaGradient: bias.map { $0.gradient.writePointer },
+            saved: saved, relu: fusedReLU)
         withExtendedLifetime((input, gradientOutput, gammaTensor, weight, bias)) {}
         return inPlace ? input : gradientInput
     }
 }
-
 /// Batch normalisation of `[N, C]` or `[N, C, L]` data (PyTorch's `BatchNorm1d`): statistics per
 /// channel over the batch (and length) axes. See ``BatchNorm`` for the semantics.
 ///
@@ -314,115 +219,4 @@ public final class BatchNorm2d: BatchNorm {
 
     override var acceptedRanks: [Int] { [4] }
     override var expectedText: String { "[N, \(featureCount), H, W]" }
-}
-
-// MARK: - Row kernels
-
-/// Σ x over a row, in eight Float lanes, returned as Double.
-@inline(__always)
-func rowSum(_ x: UnsafePointer<Float>, _ count: Int) -> Double {
-    var lanes = SIMD8<Float>()
-    var index = 0
-    while index + 8 <= count {
-        lanes += UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self)
-        index += 8
-    }
-    var total = Double(lanes.sum())
-    while index < count { total += Double(x[index]); index += 1 }
-    return total
-}
-
-/// A row's mean and sum of squared deviations from it, in one pass: sums of `d = x − shift` and
-/// `d²` in eight Float lanes, then `Σd² − (Σd)²/n` in Double (exact when `shift` is near the mean).
-@inline(__always)
-func rowMoments(_ x: UnsafePointer<Float>, _ count: Int, shift: Float) -> (count: Double, mean: Double, squares: Double) {
-    guard count > 0 else { return (0, 0, 0) }
-    let shifts = SIMD8<Float>(repeating: shift)
-    var sumLanes = SIMD8<Float>(), squareLanes = SIMD8<Float>()
-    var index = 0
-    while index + 8 <= count {
-        let d = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self) - shifts
-        sumLanes += d
-        squareLanes += d * d
-        index += 8
-    }
-    var sum = Double(sumLanes.sum()), squares = Double(squareLanes.sum())
-    while index < count { let d = Double(x[index] - shift); sum += d; squares += d * d; index += 1 }
-    let n = Double(count)
-    return (n, Double(shift) + sum / n, Swift.max(0, squares - sum * sum / n))
-}
-
-/// Σ (x − mean)² over a row.
-@inline(__always)
-func rowCenteredSquares(_ x: UnsafePointer<Float>, _ count: Int, _ mean: Float) -> Double {
-    var lanes = SIMD8<Float>()
-    let center = SIMD8<Float>(repeating: mean)
-    var index = 0
-    while index + 8 <= count {
-        let d = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self) - center
-        lanes += d * d
-        index += 8
-    }
-    var total = Double(lanes.sum())
-    while index < count { let d = Double(x[index] - mean); total += d * d; index += 1 }
-    return total
-}
-
-/// Σ g and Σ g·(x − mean) over a row.
-@inline(__always)
-func rowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, _ mean: Float) -> (sum: Double, dot: Double) {
-    var sumLanes = SIMD8<Float>(), dotLanes = SIMD8<Float>()
-    let center = SIMD8<Float>(repeating: mean)
-    var index = 0
-    while index + 8 <= count {
-        let gv = UnsafeRawPointer(g + index).loadUnaligned(as: SIMD8<Float>.self)
-        let xv = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self) - center
-        sumLanes += gv
-        dotLanes += gv * xv
-        index += 8
-    }
-    var sum = Double(sumLanes.sum()), dot = Double(dotLanes.sum())
-    while index < count {
-        sum += Double(g[index])
-        dot += Double(g[index]) * Double(x[index] - mean)
-        index += 1
-    }
-    return (sum, dot)
-}
-
-/// Σ g·m and Σ g·m·(x − mean) over a row, where m = (x·scale + shift > 0): the sums of
-/// ``rowSumAndCenteredDot(_:_:_:_:)`` for the gradient after a fused ReLU.
-@inline(__always)
-func maskedRowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, _ mean: Float,
-                                _ scale: Float, _ shift: Float) -> (sum: Double, dot: Double) {
-    var sumLanes = SIMD8<Float>(), dotLanes = SIMD8<Float>()
-    let center = SIMD8<Float>(repeating: mean), scales = SIMD8<Float>(repeating: scale), shifts = SIMD8<Float>(repeating: shift)
-    let zero = SIMD8<Float>()
-    var index = 0
-    while index + 8 <= count {
-        let xv = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self)
-        let gv = zero.replacing(with: UnsafeRawPointer(g + index).loadUnaligned(as: SIMD8<Float>.self), where: xv * scales + shifts .> zero)
-        sumLanes += gv
-        dotLanes += gv * (xv - center)
-        index += 8
-    }
-    var sum = Double(sumLanes.sum()), dot = Double(dotLanes.sum())
-    while index < count {
-        if x[index] * scale + shift > 0 {
-            sum += Double(g[index])
-            dot += Double(g[index]) * Double(x[index] - mean)
-        }
-        index += 1
-    }
-    return (sum, dot)
-}
-
-/// y = x·scale + shift over a row, or max(0, x·scale + shift) with `relu`.
-@inline(__always)
-func affineRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ scale: Float, _ shift: Float, relu: Bool) {
-    if relu {
-        for index in 0..<count { let value = x[index] * scale + shift; y[index] = value > 0 ? value : 0 }
-    } else {
-        for index in 0..<count { y[index] = x[index] * scale + shift }
-    }
 }

@@ -7,7 +7,7 @@ import Foundation
 /// each output gradient to that position.
 ///
 /// `[N, C, H, W] -> [N, C, OH, OW]`
-public final class MaxPool2d: Module {
+public final class MaxPool2d: Module, Layer {
     /// Kernel size, stride, padding and dilation.
     public let geometry: ConvolutionGeometry
 
@@ -21,7 +21,7 @@ public final class MaxPool2d: Module {
     /// training forward (false by default), saving an input-sized buffer. Set it only when nothing
     /// reads that input after the forward pass: in EnvNet the input is the output of a BatchNorm
     /// with fused ReLU, whose backward pass recomputes what it needs from its own input.
-    public var reusesInputStorageForGradient = false
+    package var reusesInputStorageForGradient = false
 
     /// - Parameters:
     ///   - kernelSize: (height, width) of the window.
@@ -57,7 +57,7 @@ public final class MaxPool2d: Module {
 
     /// `[N, C, H, W] -> [N, C, OH, OW]`.
     /// - Parameter inputShape: the shape of an input batch.
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+    public func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
         guard inputShape.count == 4, let size = try? geometry.outputSize(height: inputShape[2], width: inputShape[3]) else {
             throw LayerError.inputShape(layer: layerDescription, expected: "[N, C, H, W] with H, W at least the window span", actual: inputShape)
         }
@@ -66,7 +66,7 @@ public final class MaxPool2d: Module {
 
     /// The maximum of every window. `[N, C, H, W] -> [N, C, OH, OW]`
     /// - Parameter input: a batch `[N, C, H, W]`.
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
         checkInput(input.shape)
         let shape = (try? outputShape(forInputShape: input.shape)) ?? []
         prepare(&output, shape: shape)
@@ -78,7 +78,7 @@ public final class MaxPool2d: Module {
 
     /// Routes each output gradient to the position of its maximum. `[N, C, OH, OW] -> [N, C, H, W]`
     /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
         guard let inputShape = cachedInputShape else { missingCache() }
         cachedInputShape = nil
         let expected = (try? outputShape(forInputShape: inputShape)) ?? []
@@ -100,7 +100,7 @@ public final class MaxPool2d: Module {
 /// kernel with height 1.
 ///
 /// `[N, C, W] -> [N, C, OW]`
-public final class MaxPool1d: Module {
+public final class MaxPool1d: Module, Layer {
     /// The 2-D geometry used by the kernel (height 1 throughout).
     public let geometry: ConvolutionGeometry
 
@@ -132,7 +132,7 @@ public final class MaxPool1d: Module {
 
     /// `[N, C, W] -> [N, C, OW]`.
     /// - Parameter inputShape: the shape of an input batch.
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+    public func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
         guard inputShape.count == 3, let size = try? geometry.outputSize(height: 1, width: inputShape[2]) else {
             throw LayerError.inputShape(layer: layerDescription, expected: "[N, C, W] with W at least the window span", actual: inputShape)
         }
@@ -141,7 +141,7 @@ public final class MaxPool1d: Module {
 
     /// The maximum of every window. `[N, C, W] -> [N, C, OW]`
     /// - Parameter input: a batch `[N, C, W]`.
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
         checkInput(input.shape)
         let shape = (try? outputShape(forInputShape: input.shape)) ?? []
         prepare(&output, shape: [shape[0], shape[1], 1, shape[2]])
@@ -153,7 +153,7 @@ public final class MaxPool1d: Module {
 
     /// Routes each output gradient to the position of its maximum. `[N, C, OW] -> [N, C, W]`
     /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
         guard let inputShape = cachedInputShape else { missingCache() }
         cachedInputShape = nil
         let expected = (try? outputShape(forInputShape: inputShape)) ?? []

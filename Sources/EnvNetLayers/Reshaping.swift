@@ -4,7 +4,7 @@ import Foundation
 /// batch axis: `[N, C, H, W] -> [N, C·H·W]` in (C, H, W) order).
 ///
 /// A view of a contiguous input (no copy); the backward pass reshapes the gradient back.
-public final class Flatten: Module {
+public final class Flatten: Module, Layer {
     /// The first merged axis (negative counts from the end).
     public let startAxis: Int
     /// The last merged axis (negative counts from the end).
@@ -25,7 +25,7 @@ public final class Flatten: Module {
 
     /// The input shape with axes `startAxis...endAxis` merged.
     /// - Parameter inputShape: the shape of an input batch.
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+    public func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
         let rank = inputShape.count
         let start = startAxis < 0 ? startAxis + rank : startAxis, end = endAxis < 0 ? endAxis + rank : endAxis
         guard start >= 0, end < rank, start <= end else {
@@ -36,7 +36,7 @@ public final class Flatten: Module {
 
     /// The merged view. `[N, C, H, W] -> [N, C·H·W]`
     /// - Parameter input: any tensor whose rank covers the merged axes.
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
         checkInput(input.shape)
         cachedInputShape = isTraining ? input.shape : nil
         return input.reshaped((try? outputShape(forInputShape: input.shape)) ?? [])
@@ -44,7 +44,7 @@ public final class Flatten: Module {
 
     /// The gradient reshaped to the input's shape. `[N, C·H·W] -> [N, C, H, W]`
     /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
         guard let shape = cachedInputShape else { missingCache() }
         cachedInputShape = nil
         return gradientOutput.reshaped(shape)
@@ -56,7 +56,7 @@ public final class Flatten: Module {
 /// When the swapped layout is still contiguous (as when one of the axes has extent 1) the output is a
 /// view of the input; otherwise the layer copies it into a buffer of its own, reused between steps.
 /// The backward pass swaps the gradient back the same way.
-public final class SwapAxes: Module {
+public final class SwapAxes: Module, Layer {
     /// One axis to exchange (negative counts from the end).
     public let firstAxis: Int
     /// The other axis to exchange (negative counts from the end).
@@ -86,7 +86,7 @@ public final class SwapAxes: Module {
 
     /// The input shape with the two extents exchanged.
     /// - Parameter inputShape: the shape of an input batch.
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
+    public func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
         let rank = inputShape.count
         let a = firstAxis < 0 ? firstAxis + rank : firstAxis, b = secondAxis < 0 ? secondAxis + rank : secondAxis
         guard a >= 0, a < rank, b >= 0, b < rank else {
@@ -107,7 +107,7 @@ public final class SwapAxes: Module {
 
     /// The input with the two axes exchanged.
     /// - Parameter input: any tensor with both axes.
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
         checkInput(input.shape)
         hasForward = isTraining
         return swapped(input, into: &output)
@@ -115,7 +115,7 @@ public final class SwapAxes: Module {
 
     /// The gradient with the two axes exchanged back.
     /// - Parameter gradientOutput: the gradient with respect to the last training-mode output.
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
         guard hasForward else { missingCache() }
         hasForward = false
         return swapped(gradientOutput, into: &gradientInput)

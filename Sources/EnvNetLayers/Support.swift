@@ -38,16 +38,6 @@ extension Module {
         if buffer.storageAddress != before { workspaceAllocationCount += 1 }
     }
 
-    /// Stops with the standard message for an input of the wrong shape (the layer's own description,
-    /// what it expects, what it got). See ``Module/outputShape(forInputShape:)`` for the throwing form.
-    final func checkInput(_ shape: [Int]) {
-        do {
-            _ = try outputShape(forInputShape: shape)
-        } catch {
-            fatalError("\(error)")
-        }
-    }
-
     /// Stops when `backward` is called without the cache of a training-mode `forward`.
     final func missingCache(_ what: String = "backward") -> Never {
         fatalError("\(layerDescription).\(what): no cached forward pass; call forward in training mode (train()) before backward, once per backward")

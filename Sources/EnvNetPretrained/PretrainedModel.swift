@@ -24,24 +24,19 @@ public enum PretrainedModel: String, Sendable, Hashable, CaseIterable {
 
     /// The name of the resource bundle SwiftPM builds for this target.
     public static let bundleName = "EnvNet_EnvNetPretrained"
-    /// The environment variable that names a folder holding the model files, searched first.
-    public static let environmentVariable = "ENVNET_PRETRAINED_MODELS"
 
     /// The model's file name.
     public var fileName: String { rawValue + ".safetensors" }
     /// The attribution list of the recordings the model was trained on, shipped beside it.
     public static let attributionFileName = "LICENSE.md"
 
-    /// The folders searched for the model files, in order:
-    /// 1. `$ENVNET_PRETRAINED_MODELS`, when set;
-    /// 2. the resource bundle beside the running executable (`EnvNet_EnvNetPretrained.resources`
-    ///    on Linux, `EnvNet_EnvNetPretrained.bundle` on Apple platforms), and in the main bundle's
-    ///    resources: where SwiftPM puts it, and where an installer must copy it.
+    /// The folders searched for the model files by default: the resource bundle beside the running
+    /// executable (`EnvNet_EnvNetPretrained.resources` on Linux, `EnvNet_EnvNetPretrained.bundle` on
+    /// Apple platforms), and in the main bundle's resources: where SwiftPM puts it, and where an
+    /// installer must copy it. An app that keeps the files elsewhere passes its folder first to
+    /// ``url(searching:)`` (the `envnet` command does so for `ENVNET_PRETRAINED_MODELS`).
     public static var locations: [URL] {
         var folders: [URL] = []
-        if let folder = ProcessInfo.processInfo.environment[environmentVariable], !folder.isEmpty {
-            folders.append(URL(fileURLWithPath: folder))
-        }
         var bases: [URL] = []
         if let executable = Bundle.main.executableURL { bases.append(executable.resolvingSymlinksInPath().deletingLastPathComponent()) }
         bases.append(Bundle.main.bundleURL)
@@ -98,8 +93,8 @@ public enum PretrainedModelError: Error, CustomStringConvertible, Sendable, Equa
         switch self {
         case let .notFound(file, searched):
             return "the bundled model \(file) was not found; looked in \(searched.joined(separator: ", ")). "
-                + "Copy \(PretrainedModel.bundleName).resources beside the executable, set \(PretrainedModel.environmentVariable) "
-                + "to a folder holding \(file), or pass a model file (--weights)"
+                + "Copy \(PretrainedModel.bundleName).resources beside the executable, or name a folder holding \(file) "
+                + "(ENVNET_PRETRAINED_MODELS for the envnet command), or pass a model file (--weights)"
         }
     }
 }
@@ -109,11 +104,13 @@ extension SoundClassifier {
     ///
     /// - Parameters:
     ///   - model: The bundled model (ESC-10 by default).
+    ///   - folders: Where to look for it (``PretrainedModel/locations`` by default).
     ///   - silenceThresholdDecibels: The detection threshold in dBFS; nil uses the model's.
     /// - Returns: The classifier, with the model's preprocessing and evaluation scheme.
     /// - Throws: ``PretrainedModelError`` when the model file is missing; the errors of
     ///   ``SoundClassifier/init(contentsOf:scheme:settings:silenceThresholdDecibels:batchSize:)``.
-    public static func pretrained(_ model: PretrainedModel = .esc10, silenceThresholdDecibels: Double? = nil) throws -> SoundClassifier {
-        try SoundClassifier(contentsOf: model.url(), silenceThresholdDecibels: silenceThresholdDecibels)
+    public static func pretrained(_ model: PretrainedModel = .esc10, searching folders: [URL] = PretrainedModel.locations,
+                                  silenceThresholdDecibels: Double? = nil) throws -> SoundClassifier {
+        try SoundClassifier(contentsOf: model.url(searching: folders), silenceThresholdDecibels: silenceThresholdDecibels)
     }
 }

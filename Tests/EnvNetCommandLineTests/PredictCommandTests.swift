@@ -87,3 +87,20 @@ struct PredictCommandTests {
         #expect(found.status == 0 && found.output.contains(audio.path + ":"), "\(found.output)")
     }
 }
+
+@Suite("The command's environment variables")
+struct CommandEnvironmentTests {
+    @Test("A value the command cannot take is refused by name before any work", arguments: [
+        ("ENVNET_THREADS", "abc"), ("ENVNET_THREADS", "0"), ("ENVNET_WINOGRAD", "maybe"), ("ENVNET_FUSED_FRONT_END", "2"),
+    ])
+    func badValuesAreRefused(name: String, value: String) throws {
+        let folder = try ChildProcess.temporaryFolder("environment")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let log = folder.appendingPathComponent("log.txt")
+        let process = try ChildProcess.start(["--version"], environment: [name: value], log: log)
+        process.waitUntilExit()
+        let output = try String(contentsOf: log, encoding: .utf8)
+        #expect(process.terminationStatus != 0)
+        #expect(output.contains(name) && output.contains(value) && output.split(separator: "\n").count == 1, "\(output)")
+    }
+}

@@ -247,7 +247,7 @@ struct BehaviorTests {
         }
         var generator = SeededGenerator(seed: 78)
         let batches = (0..<4).map { _ in Tensor.normal([5, 3], generator: &generator) }
-        func train(_ model: Module, _ optimizer: inout SGD, _ range: Range<Int>) {
+        func train(_ model: any Layer, _ optimizer: inout SGD, _ range: Range<Int>) {
             for index in range {
                 model.zeroGradients()
                 let (_, gradient) = Losses.softmaxCrossEntropy(logits: model(batches[index]), labels: [0, 1, 1, 0, 1])

@@ -11,7 +11,7 @@ struct FixtureTests {
     func runConvolution(_ name: String) throws {
         let f = try Fixture.load(name)
         let weight = f["weight"]
-        let module: Module
+        let module: any Layer
         let parameters: (weight: Parameter, bias: Parameter?)
         let (kernel, stride, padding, dilation) = (f.ints("kernel"), f.ints("stride"), f.ints("padding"), f.ints("dilation"))
         if weight.rank == 3 {
@@ -79,7 +79,7 @@ struct FixtureTests {
     func maxPool(name: String) throws {
         let f = try Fixture.load(name)
         let (kernel, stride, padding, dilation) = (f.ints("kernel"), f.ints("stride"), f.ints("padding"), f.ints("dilation"))
-        let layer: Module = kernel.count == 1
+        let layer: any Layer = kernel.count == 1
             ? MaxPool1d(kernelSize: kernel[0], stride: stride[0], padding: padding[0], dilation: dilation[0])
             : MaxPool2d(kernelSize: pair(kernel), stride: pair(stride), padding: pair(padding), dilation: pair(dilation))
         #expect(layer(f["input"]) == f["output"])  // exact: a maximum is one of the inputs

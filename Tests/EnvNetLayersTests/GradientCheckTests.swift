@@ -111,7 +111,7 @@ struct GradientCheckTests {
 }
 
 /// A custom layer with its own parameter: y = x · γ (per feature, last axis).
-final class Scale: Module {
+final class Scale: Module, Layer {
     let gamma: Parameter
     private var input: Tensor?
 
@@ -121,16 +121,16 @@ final class Scale: Module {
     }
 
     override var localParameters: [(name: String, parameter: Parameter)] { [("gamma", gamma)] }
-    override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] { inputShape }
+    func outputShape(forInputShape inputShape: [Int]) throws -> [Int] { inputShape }
 
     // [N, F] -> [N, F]
-    override func forward(_ input: Tensor) -> Tensor {
+    func forward(_ input: Tensor) -> Tensor {
         if isTraining { self.input = input }
         return input * gamma.value
     }
 
     // [N, F] -> [N, F]
-    override func backward(_ gradientOutput: Tensor) -> Tensor {
+    func backward(_ gradientOutput: Tensor) -> Tensor {
         guard let input else { fatalError("Scale.backward without forward") }
         self.input = nil
         gamma.gradient += (gradientOutput * input).sum(alongAxes: [0])
@@ -139,19 +139,19 @@ final class Scale: Module {
 }
 
 /// A custom composition: y = body(x) + x.
-final class Residual: Module {
-    let body: Module
-    init(_ body: Module) {
+final class Residual: Module, Layer {
+    let body: any Layer
+    init(_ body: any Layer) {
         self.body = body
         super.init()
     }
 
     override var children: [(name: String, module: Module)] { [("body", body)] }
-    override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] { try body.outputShape(forInputShape: inputShape) }
+    func outputShape(forInputShape inputShape: [Int]) throws -> [Int] { try body.outputShape(forInputShape: inputShape) }
 
     // [N, F] -> [N, F]
-    override func forward(_ input: Tensor) -> Tensor { body(input) + input }
+    func forward(_ input: Tensor) -> Tensor { body(input) + input }
 
     // [N, F] -> [N, F]: the gradient flows through the body and around it.
-    override func backward(_ gradientOutput: Tensor) -> Tensor { body.backward(gradientOutput) + gradientOutput }
+    func backward(_ gradientOutput: Tensor) -> Tensor { body.backward(gradientOutput) + gradientOutput }
 }

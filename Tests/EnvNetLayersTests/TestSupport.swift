@@ -68,7 +68,7 @@ func weightedSum(_ output: Tensor, _ weights: Tensor) -> Double {
 /// At most `samples` elements of each tensor are perturbed (evenly spread). Passes when
 /// |analytic − numeric| ≤ tolerance · max(|numeric|, 0.1).
 func checkGradients(
-    _ module: Module, input: Tensor, epsilon: Float = 1e-2, tolerance: Double = 1e-2, samples: Int = 16, seed: UInt64 = 7,
+    _ module: any Layer, input: Tensor, epsilon: Float = 1e-2, tolerance: Double = 1e-2, samples: Int = 16, seed: UInt64 = 7,
     beforeForward: () -> Void = {}, sourceLocation: SourceLocation = #_sourceLocation
 ) {
     module.train()
@@ -132,4 +132,48 @@ func spacedValues(_ shape: [Int], spacing: Float = 0.1, seed: UInt64) -> Tensor 
     var values = (0..<count).map { (Float($0) - Float(count) / 2 + 0.5) * spacing }
     values.shuffle(using: &generator)
     return Tensor(values, shape: shape)
+}
+
+// Layers built by the tests draw their weights from a generator seeded here (0 unless a test
+// passes a seed), so every test's weights are reproducible and no test depends on another's draws.
+extension Conv2d {
+    convenience init(inputChannels: Int, outputChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
+                     padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), bias: Bool = true,
+                     weightInitializer: Initializer = .pytorchDefault, seed: UInt64 = 0) {
+        var generator = SeededGenerator(seed: seed)
+        self.init(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize, stride: stride, padding: padding,
+                  dilation: dilation, bias: bias, weightInitializer: weightInitializer, generator: &generator)
+    }
+
+    convenience init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
+                     bias: Bool = true, seed: UInt64 = 0) {
+        var generator = SeededGenerator(seed: seed)
+        self.init(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize, stride: stride, padding: padding,
+                  dilation: dilation, bias: bias, generator: &generator)
+    }
+}
+
+extension Conv1d {
+    convenience init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
+                     bias: Bool = true, seed: UInt64 = 0) {
+        var generator = SeededGenerator(seed: seed)
+        self.init(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize, stride: stride, padding: padding,
+                  dilation: dilation, bias: bias, generator: &generator)
+    }
+}
+
+extension Linear {
+    convenience init(_ inputCount: Int, _ outputCount: Int, bias: Bool = true, weightInitializer: Initializer = .pytorchDefault, seed: UInt64 = 0) {
+        var generator = SeededGenerator(seed: seed)
+        self.init(inputCount: inputCount, outputCount: outputCount, bias: bias, weightInitializer: weightInitializer, generator: &generator)
+    }
+
+    convenience init(inputCount: Int, outputCount: Int, seed: UInt64 = 0) {
+        var generator = SeededGenerator(seed: seed)
+        self.init(inputCount: inputCount, outputCount: outputCount, generator: &generator)
+    }
+}
+
+extension Dropout {
+    convenience init(probability: Float = 0.5) { self.init(probability: probability, seed: 0) }
 }

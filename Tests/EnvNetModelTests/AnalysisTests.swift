@@ -3,6 +3,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import EnvNetCharts
 import Testing
 
 @Suite("Learned-filter analysis with pure tones")
@@ -105,6 +106,7 @@ struct AnalysisTests {
         let folder = try Self.temporaryFolder().appendingPathComponent("filters")
         try response.write(to: folder)
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() == FilterResponse.fileNames.sorted())
+        try response.writeCharts(to: folder)
         let rows = try String(contentsOf: folder.appendingPathComponent("filter_response.csv"), encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 41)
         #expect(rows[0].split(separator: ",").count == 3 + 12 && rows[0].hasPrefix("rank,filter,peak_frequency_hz,50.0,"))

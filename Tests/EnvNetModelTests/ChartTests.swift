@@ -3,6 +3,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import EnvNetCharts
 import Testing
 
 /// The report charts are meant for people: cells crisp in every renderer, sparse validation

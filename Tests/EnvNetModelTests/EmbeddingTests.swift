@@ -1,5 +1,6 @@
 import EnvNetModel
 import Foundation
+import EnvNetCharts
 import Testing
 
 @Suite("Embeddings and PCA")
@@ -170,6 +171,8 @@ struct EmbeddingTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("envnet-embedding-tests-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         try analysis.write(to: folder)
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("pca.svg").path), "the model library draws no chart")
+        try analysis.writeCharts(to: folder)
         for name in ["embeddings.csv", "pca.csv", "pca.svg"] {
             #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path))
         }

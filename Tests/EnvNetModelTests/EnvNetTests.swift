@@ -48,21 +48,26 @@ struct EnvNetTests {
     func inPlaceGradientsEqualSeparateBuffers() throws {
         let configuration = EnvNetConfiguration(classCount: 3, hiddenUnits: 8)
         let inPlace = EnvNet(configuration: configuration, seed: 4), separate = EnvNet(configuration: configuration, seed: 4)
+        // Each block decides its own reuse; here the reference network's is switched off layer by layer.
+        let separateLayers = Dictionary(uniqueKeysWithValues: separate.namedLeaves().map { ($0.key, $0.module) })
+        let inPlaceLayers = Dictionary(uniqueKeysWithValues: inPlace.namedLeaves().map { ($0.key, $0.module) })
         for name in ["bn1", "bn2", "bn3", "bn4"] {
-            let layer = try #require(separate.layers[name] as? BatchNorm)
-            #expect((inPlace.layers[name] as? BatchNorm)?.reusesInputStorageForGradient == true)
+            let layer = try #require(separateLayers[name] as? BatchNorm)
+            #expect((inPlaceLayers[name] as? BatchNorm)?.reusesInputStorageForGradient == true)
             layer.reusesInputStorageForGradient = false
         }
         for name in ["pool2", "pool3", "pool4"] {
-            let layer = try #require(separate.layers[name] as? MaxPool2d)
-            #expect((inPlace.layers[name] as? MaxPool2d)?.reusesInputStorageForGradient == true)
+            let layer = try #require(separateLayers[name] as? MaxPool2d)
+            #expect((inPlaceLayers[name] as? MaxPool2d)?.reusesInputStorageForGradient == true)
             layer.reusesInputStorageForGradient = false
         }
         for name in ["conv2", "conv4"] {
-            let layer = try #require(separate.layers[name] as? Conv2d)
-            #expect((inPlace.layers[name] as? Conv2d)?.reusesInputStorageForGradient == true)
+            let layer = try #require(separateLayers[name] as? Conv2d)
+            #expect((inPlaceLayers[name] as? Conv2d)?.reusesInputStorageForGradient == true)
             layer.reusesInputStorageForGradient = false
         }
+        #expect((inPlaceLayers["conv1"] as? Conv2d)?.reusesInputStorageForGradient == false)
+        #expect((inPlaceLayers["conv3"] as? Conv2d)?.reusesInputStorageForGradient == false)
         var generator = SeededGenerator(seed: 5)
         for step in 0..<2 {  // the second step runs on reused buffers
             let input = Tensor.normal([3, 1, 1, 24014], standardDeviation: 0.3, generator: &generator)

@@ -3,6 +3,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import EnvNetCharts
 import Testing
 
 @Suite("Clip evaluation: windows, probability voting, 10-crop, reports")
@@ -212,6 +213,7 @@ struct EvaluationTests {
         try report.write(to: folder)
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
         #expect(names == EvaluationReport.fileNames.sorted())
+        try report.writeCharts(to: folder)
         let confusion = try String(contentsOf: folder.appendingPathComponent("confusion_matrix.csv"), encoding: .utf8)
         #expect(confusion == "true \\ predicted,dog,\"rain, heavy\",siren\ndog,1,0,0\n\"rain, heavy\",0,0,1\nsiren,0,0,1\n")
         let perClass = try String(contentsOf: folder.appendingPathComponent("per_class_accuracy.csv"), encoding: .utf8)

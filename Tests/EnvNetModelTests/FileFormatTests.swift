@@ -3,6 +3,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import EnvNetCharts
 import Testing
 
 @Suite("safetensors, atomic files and images")

@@ -2,36 +2,30 @@
 import Foundation
 import Testing
 
-@Suite("The fused evaluation front end (conv1 … pool2 in one pass, conv2 by Winograd F(4, 8))")
+@Suite("The front-end block's fused evaluation path (conv1 … pool2 in one pass, conv2 by Winograd F(4, 8))")
 struct FusedFrontEndTests {
     /// A network in evaluation mode whose BatchNorms have running statistics, scales (some
     /// negative) and shifts far from their initial values, so that folding them is really tested.
     static func network(_ variant: EnvNetConfiguration.Variant, seed: UInt64) -> EnvNet {
         let net = EnvNet(configuration: EnvNetConfiguration(variant: variant, classCount: 5, hiddenUnits: 16), seed: seed)
         var generator = SeededGenerator(seed: seed &+ 100)
-        for name in ["bn1", "bn2", "bn3", "bn4"] {
-            let norm = net.layers[name] as! BatchNorm
+        for norm in [net.frontEnd.bn1, net.frontEnd.bn2, net.block3.normalization, net.block4.normalization] {
             let count = norm.featureCount
             norm.runningMean.value = Tensor.normal([count], standardDeviation: 0.3, generator: &generator)
             norm.runningVariance.value = Tensor.uniform([count], in: 0.2..<2, generator: &generator)
             norm.weight!.value = Tensor.uniform([count], in: -0.5..<1.5, generator: &generator)
             norm.bias!.value = Tensor.normal([count], standardDeviation: 0.2, generator: &generator)
         }
-        for name in ["conv1", "conv2"] {
-            if let bias = (net.layers[name] as! Conv2d).bias { bias.value = Tensor.normal(bias.shape, standardDeviation: 0.1, generator: &generator) }
+        for convolution in [net.frontEnd.conv1, net.frontEnd.conv2] {
+            if let bias = convolution.bias { bias.value = Tensor.normal(bias.shape, standardDeviation: 0.1, generator: &generator) }
         }
         net.eval()
         return net
     }
 
-    /// The layers one by one up to pool2 (the reference the fused pass must equal).
+    /// The layers one by one up to pool2, with every fast path off: the reference.
     static func layeredPool2(_ net: EnvNet, _ input: Tensor) -> Tensor {
-        var value = input
-        for child in net.layers.children {
-            value = child.module.forward(value)
-            if child.name == "pool2" { break }
-        }
-        return value
+        ExecutionOptions.withOptions(.portable) { net.features(input, upTo: "pool2") }
     }
 
     static func maximumDifference(_ a: Tensor, _ b: Tensor) -> (difference: Float, scale: Float) {
@@ -43,19 +37,25 @@ struct FusedFrontEndTests {
         return (difference, scale)
     }
 
-    @Test("The fused kernel runs on a CPU with AVX-512")
+    @Test("The fused kernel runs on a CPU with AVX-512, and the options switch it off at run time")
     func availability() {
-        #expect(FusedFrontEnd.isAvailable == BLASRuntime.cpuHasAVX512)
+        #expect(FusedFrontEnd.isSupported == BLASRuntime.cpuHasAVX512)
+        let net = Self.network(.official, seed: 1)
+        #expect(net.frontEnd.runsFused == FusedFrontEnd.isSupported)
+        ExecutionOptions.withOptions(.portable) { #expect(!net.frontEnd.runsFused) }
+        var noFusion = ExecutionOptions.current
+        noFusion.usesFusedOperations = false
+        ExecutionOptions.withOptions(noFusion) { #expect(!net.frontEnd.runsFused) }
     }
 
-    @Test("pool2's output equals the layers' to float rounding", .enabled(if: FusedFrontEnd.isAvailable, "needs AVX-512"),
+    @Test("pool2's output equals the layers' to float rounding", .enabled(if: FusedFrontEnd.isSupported, "needs AVX-512"),
           arguments: [EnvNetConfiguration.Variant.official, .seed], [1, 3])
     func equalsTheLayers(variant: EnvNetConfiguration.Variant, batch: Int) throws {
         let net = Self.network(variant, seed: 11)
         var generator = SeededGenerator(seed: 12)
         let input = Tensor.normal([batch, 1, 1, net.configuration.inputLength], standardDeviation: 0.3, generator: &generator)
-        let frontEnd = try #require(FusedFrontEnd(network: net))
-        let fused = try #require(frontEnd.forward(input))
+        #expect(net.frontEnd.runsFused)
+        let fused = net.frontEnd(input)
         let layered = Self.layeredPool2(net, input)
         #expect(fused.shape == layered.shape)
         let (difference, scale) = Self.maximumDifference(fused, layered)
@@ -67,12 +67,12 @@ struct FusedFrontEndTests {
         #expect(layered.scalars.contains(0) && layered.scalars.contains { $0 > 0 })
     }
 
-    @Test("The network's logits and features take the fused path and equal the layers'", .enabled(if: FusedFrontEnd.isAvailable, "needs AVX-512"))
+    @Test("The network's logits and features take the fused path and equal the layers'", .enabled(if: FusedFrontEnd.isSupported, "needs AVX-512"))
     func logitsAndFeaturesEqualTheLayers() throws {
         let net = Self.network(.official, seed: 21)
         var generator = SeededGenerator(seed: 22)
         let input = Tensor.normal([2, 1, 1, 24014], standardDeviation: 0.3, generator: &generator)
-        let logits = net(input), layered = net.layers.forward(input)
+        let logits = net(input), layered = ExecutionOptions.withOptions(.portable) { net(input) }
         let (difference, scale) = Self.maximumDifference(logits, layered)
         #expect(difference <= 1e-4 * max(scale, 1), "\(difference) at scale \(scale)")
         // Different arithmetic, so not bit-identical: proof that the fused path ran.
@@ -84,24 +84,67 @@ struct FusedFrontEndTests {
         #expect(net.features(input, upTo: "bn1").shape == [2, 40, 1, 24007])
     }
 
-    @Test("Inputs other than [N, 1, 1, L] are left to the layers", .enabled(if: FusedFrontEnd.isAvailable, "needs AVX-512"))
+    @Test("Inputs other than [N, 1, 1, L] are left to the layers")
     func otherShapesGoToTheLayers() throws {
         let net = Self.network(.official, seed: 41)
-        let frontEnd = try #require(FusedFrontEnd(network: net))
         var generator = SeededGenerator(seed: 42)
         // Two rows per item: the layers treat them as height 2; the fused kernel must not run.
         let tall = Tensor.normal([2, 1, 2, 24014], standardDeviation: 0.3, generator: &generator)
-        #expect(frontEnd.forward(tall) == nil)
-        #expect(frontEnd.forward(Tensor.zeros([24014])) == nil)
         let features = net.features(tall, upTo: "pool2")
         #expect(features.shape == [2, 40, 2, 150])
         #expect(features.scalars == Self.layeredPool2(net, tall).scalars)
     }
 
-    @Test("Training mode never takes the fused path")
+    @Test("Training mode never takes the fused path; a front end frozen in evaluation mode may")
     func trainingUsesTheLayers() throws {
         let net = Self.network(.official, seed: 31)
         net.train()
-        #expect(FusedFrontEnd(network: net) == nil)
+        #expect(!net.frontEnd.runsFused)
+        for layer in net.frontEnd.layers { layer.layer.eval() }
+        #expect(net.frontEnd.runsFused == FusedFrontEnd.isSupported)
+        net.frontEnd.bn2.train()
+        #expect(!net.frontEnd.runsFused)
+    }
+
+    @Test("Folded weights are kept between batches and rebuilt when a weight or a statistic changes")
+    func foldedWeightsAreCachedAndInvalidated() throws {
+        let net = Self.network(.official, seed: 51)
+        var generator = SeededGenerator(seed: 52)
+        let input = Tensor.normal([2, 1, 1, 24014], standardDeviation: 0.3, generator: &generator)
+        let frontEnd = net.frontEnd
+        let before = frontEnd.derivedWeightBuildCount
+        let first = net(input)
+        _ = net(input)
+        _ = net(input)
+        let built = frontEnd.derivedWeightBuildCount - before
+        #expect(built == (FusedFrontEnd.isSupported ? 1 : 0), "three batches, one fold")
+
+        // A load changes the weights: the next pass must use them, as a fresh network does.
+        let other = Self.network(.official, seed: 53)
+        try net.loadStateDictionary(other.stateDictionary())
+        let afterLoad = net(input), fresh = other(input)
+        #expect(afterLoad == fresh)
+        #expect(afterLoad != first)
+
+        // An optimizer step changes them in place.
+        net.train()
+        net.zeroGradients()
+        let logits = net(Tensor.normal([4, 1, 1, 24014], standardDeviation: 0.3, generator: &generator))
+        var gradient = Tensor.zeros([0])
+        _ = Losses.softmaxCrossEntropy(logits: logits, labels: [0, 1, 2, 3], gradient: &gradient)
+        _ = net.backward(gradient)
+        var optimizer = SGD(learningRate: 0.5, momentum: 0)
+        optimizer.step(net)
+        net.eval()
+        let afterStep = net(input)
+        let reference = ExecutionOptions.withOptions(.portable) { net(input) }
+        let (difference, scale) = Self.maximumDifference(afterStep, reference)
+        #expect(difference <= 1e-4 * max(scale, 1), "a stale fold differs by \(difference) at scale \(scale)")
+        #expect(afterStep != afterLoad)
+        // The training step changed the running statistics too: those alone must also rebuild.
+        let count = frontEnd.derivedWeightBuildCount
+        frontEnd.bn1.runningMean.value = frontEnd.bn1.runningMean.value + 0.01
+        _ = net(input)
+        #expect(frontEnd.derivedWeightBuildCount == count + (FusedFrontEnd.isSupported ? 1 : 0))
     }
 }

@@ -49,9 +49,9 @@ struct BundledModelTests {
             try PretrainedModel.esc10.url(searching: [empty])
         }
         let message = "\(PretrainedModelError.notFound(file: "esc10-envnet.safetensors", searched: [empty.path]))"
-        #expect(message.contains(empty.path) && message.contains(PretrainedModel.environmentVariable) && !message.contains("\n"))
-        // The default search names the environment variable's folder first.
-        #expect(PretrainedModel.locations.contains { $0.lastPathComponent == "Model" })
+        #expect(message.contains(empty.path) && message.contains("ENVNET_PRETRAINED_MODELS") && !message.contains("\n"))
+        // The default search is the resource bundle's folders; the library reads no environment variable.
+        #expect(PretrainedModel.locations.allSatisfy { $0.lastPathComponent == "Model" })
     }
 
     @Test func zerosAndAHumAreSilentAndTheQuietClockTickHasAClass() throws {

@@ -34,13 +34,13 @@ long envnet_front_end_cells_per_group(long poolSize);
 /// Transforms conv2's weights for the fused front end's Winograd F(4, 8) correlation.
 /// weights: [outputChannels][inputChannels][8] (BatchNorm's scale already multiplied in);
 /// transformed: [11][inputChannels][outputChannels].
-void envnet_front_end_transform_weights(const float *weights, int outputChannels, int inputChannels, float *transformed);
+void envnet_winograd_transform_weights(const float *weights, int outputChannels, int inputChannels, float *transformed);
 
 /// A 1x8 convolution with unit stride of one image of height 1 by Winograd F(4, 8): output
 /// positions [64 firstBlock, 64 (firstBlock + blockCount)) (clipped to outputWidth) of
 /// output [outputChannels][outputWidth] from input [inputChannels][width], zero-padded by `padding`
 /// on both sides; outputWidth = width + 2 padding - 7. `transformed` comes from
-/// envnet_front_end_transform_weights; `bias` may be NULL. outputChannels must be a multiple of 20.
+/// envnet_winograd_transform_weights; `bias` may be NULL. outputChannels must be a multiple of 20.
 /// Returns 0 when done, -1 for sizes it does not handle or a CPU without AVX-512 (nothing
 /// written), -2 when out of memory.
 int envnet_winograd_convolution(const float *input, long width, int inputChannels, const float *transformed,
@@ -49,7 +49,7 @@ int envnet_winograd_convolution(const float *input, long width, int inputChannel
 
 /// EnvNet's front end in evaluation mode, for pooling cells [firstCell, firstCell + cellCount) of
 /// one window: conv1 (1 -> c1, 1x8, BatchNorm folded into conv1Weights [c1][8] and conv1Shift)
-/// and ReLU; conv2 (c1 -> c2, 1x8, weights from envnet_front_end_transform_weights, BatchNorm
+/// and ReLU; conv2 (c1 -> c2, 1x8, weights from envnet_winograd_transform_weights, BatchNorm
 /// shift conv2Shift); max pooling 1 x poolSize with stride poolSize; ReLU. Both convolutions are
 /// zero-padded by `padding` on each side. Writes output[o * outputChannelStride + cell].
 /// Returns 0 when done, -1 for sizes it does not handle or a CPU without AVX-512 (nothing

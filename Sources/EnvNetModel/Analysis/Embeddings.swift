@@ -15,7 +15,7 @@ import Foundation
 /// let extractor = try EmbeddingExtractor(network: network)
 /// let embeddings = try extractor.embeddings(of: clips)
 /// let analysis = try EmbeddingAnalysis(embeddings: embeddings, classNames: classNames)
-/// try analysis.write(to: outputFolder)   // embeddings.csv, pca.csv, pca.svg
+/// try analysis.write(to: outputFolder)   // embeddings.csv, pca.csv
 /// ```
 ///
 /// The extractor keeps a reference to the network and is not `Sendable`: use it from one task
@@ -49,7 +49,7 @@ public struct EmbeddingExtractor {
     ///   size or threshold.
     public init(network: EnvNet, layer: String = EmbeddingExtractor.defaultLayer, scheme: EvaluationScheme = .seedArticle,
                 batchSize: Int = 16, silenceThreshold: Float = 0.2) throws {
-        let names = network.layers.children.map(\.name)
+        let names = network.layerNames
         guard names.contains(layer) else {
             throw EnvNetError.invalidInput("the network has no layer named \(layer); layers: \(names.joined(separator: ", "))")
         }
@@ -344,22 +344,7 @@ public struct EmbeddingAnalysis: Sendable {
         return text
     }
 
-    /// The scatter plot of the 2-D coordinates, one colour per class, as SVG.
-    ///
-    /// - Parameter title: The chart title.
-    /// - Returns: The SVG text.
-    public func scatterSVG(title: String = "Clip embeddings (PCA of fc6)") -> String {
-        let ratios = pca.explainedVarianceRatio
-        let points = (0..<embeddings.count).map {
-            Charts.ScatterPoint(x: Double(coordinates[$0][0]), y: Double(coordinates[$0][1]), group: embeddings.labels[$0], name: embeddings.names[$0])
-        }
-        return Charts.scatterPlot(title: title,
-                                  xLabel: String(format: "PC1 (%.1f%% of the variance)", ratios[0] * 100),
-                                  yLabel: String(format: "PC2 (%.1f%% of the variance)", ratios[1] * 100),
-                                  points: points, groupNames: classNames)
-    }
-
-    /// Writes `embeddings.csv`, `pca.csv` and `pca.svg` into a folder, each atomically.
+    /// Writes `embeddings.csv` and `pca.csv` into a folder, each atomically (EnvNetCharts adds `pca.svg`).
     ///
     /// - Parameter folder: The folder (created when missing).
     /// - Throws: `FileWriteError` naming the file that could not be written.
@@ -367,6 +352,5 @@ public struct EmbeddingAnalysis: Sendable {
         try AtomicFile.checkWritableFolder(folder)
         try AtomicFile.write(embeddings.csv(classNames: classNames), to: folder.appendingPathComponent("embeddings.csv"))
         try AtomicFile.write(coordinatesCSV, to: folder.appendingPathComponent("pca.csv"))
-        try AtomicFile.write(scatterSVG(), to: folder.appendingPathComponent("pca.svg"))
     }
 }

@@ -81,7 +81,7 @@ public enum LearnedFilterAnalysis {
         }
         guard batchSize >= 1 else { throw EnvNetError.invalidInput("analysis batch size must be at least 1, got \(batchSize)") }
         guard amplitude.isFinite, amplitude > 0 else { throw EnvNetError.invalidInput("tone amplitude must be finite and positive, got \(amplitude)") }
-        let layerNames = network.layers.children.map(\.name)
+        let layerNames = network.layerNames
         guard layerNames.contains(layer) else {
             throw EnvNetError.invalidInput("the network has no layer named \(layer); layers: \(layerNames.joined(separator: ", "))")
         }
@@ -189,8 +189,8 @@ public struct FilterResponse: Sendable, Hashable, Codable {
 
     // MARK: - Files
 
-    /// The names of the files ``write(to:)`` produces.
-    public static let fileNames = ["filter_response.csv", "filter_response.svg", "filter_peaks.csv"]
+    /// The names of the files ``write(to:)`` produces (EnvNetCharts adds `filter_response.svg`).
+    public static let fileNames = ["filter_response.csv", "filter_peaks.csv"]
 
     /// `filter_response.csv`: one row per filter in sorted order — `rank,filter,peak_frequency_hz`
     /// then the normalized response at each frequency (the header lists the frequencies).
@@ -217,48 +217,6 @@ public struct FilterResponse: Sendable, Hashable, Codable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// `filter_response.svg`: the sorted, normalized responses as a heatmap (x = frequency on a
-    /// log axis with round ticks, y = filter sorted by peak frequency, lowest peak at the bottom
-    /// as in a spectrogram), drawn as vector cells so that every renderer shows them crisp.
-    ///
-    /// - Parameter title: The chart title; by default it names the layer.
-    /// - Returns: A self-contained SVG document.
-    public func heatmapSVG(title: String? = nil) -> String {
-        let rows = Array(sortedFilters.reversed())
-        return Charts.heatmap(
-            title: title ?? "Learned filters: \(layer) response to pure tones (sorted by peak frequency)",
-            values: rows.map { normalizedResponses[$0].map(Double.init) },
-            rowLabels: rows.map { "filter \($0)" },
-            columnLabels: frequencies.map { String(format: "%.0f", $0) },
-            xLabel: "frequency (Hz, log scale)", yLabel: "filter (sorted by peak frequency)", valueRange: 0...1,
-            columnTicks: Self.frequencyTicks(for: frequencies),
-            colorBarLabel: "response (1 = the filter's maximum)", cells: .vector)
-    }
-
-    /// Round frequencies (50, 100, 200, 500, 1k … and a round end of the grid such as 8k) placed
-    /// on the heatmap's columns, or `nil` (label every column) for a grid that is not positive and
-    /// strictly increasing.
-    ///
-    /// The columns sample the grid's frequencies, not a linear scale, so a tick's position is
-    /// interpolated in log frequency between the two columns around it: on a log-spaced grid the
-    /// ticks land exactly on the log axis, and on any other grid they still name the right columns.
-    static func frequencyTicks(for frequencies: [Double]) -> [Charts.AxisTick]? {
-        guard frequencies.count >= 2, let lowest = frequencies.first, let highest = frequencies.last, lowest > 0,
-              zip(frequencies, frequencies.dropFirst()).allSatisfy({ $0 < $1 && $1.isFinite }) else { return nil }
-        return Charts.logTicks(lowest, highest).compactMap { frequency in
-            guard let upper = frequencies.firstIndex(where: { $0 >= frequency * (1 - 1e-9) }) else { return nil }
-            let index = Swift.max(upper, 1) - 1
-            let low = Foundation.log(frequencies[index]), high = Foundation.log(frequencies[index + 1])
-            let offset = Swift.min(Swift.max((Foundation.log(frequency) - low) / (high - low), 0), 1)
-            return Charts.AxisTick(position: Double(index) + 0.5 + offset, label: Self.frequencyLabel(frequency))
-        }
-    }
-
-    /// `50`, `500`, `1k`, `2.5k`: kilohertz abbreviated so that tick labels stay short.
-    static func frequencyLabel(_ frequency: Double) -> String {
-        frequency >= 1000 ? Charts.format(frequency / 1000) + "k" : Charts.format(frequency)
-    }
-
     /// Writes ``fileNames`` into a folder (created if needed), each file atomically.
     ///
     /// - Parameter folder: The destination folder.
@@ -266,7 +224,6 @@ public struct FilterResponse: Sendable, Hashable, Codable {
     public func write(to folder: URL) throws {
         try AtomicFile.checkWritableFolder(folder)
         try AtomicFile.write(responseCSV, to: folder.appendingPathComponent("filter_response.csv"))
-        try AtomicFile.write(heatmapSVG(), to: folder.appendingPathComponent("filter_response.svg"))
         try AtomicFile.write(peaksCSV, to: folder.appendingPathComponent("filter_peaks.csv"))
     }
 }

@@ -123,8 +123,8 @@ public struct EvaluationReport: Sendable, Hashable, Codable {
 
     // MARK: - Files
 
-    /// The names of the files ``write(to:)`` produces.
-    public static let fileNames = ["confusion_matrix.csv", "confusion_matrix.svg", "per_class_accuracy.csv", "predictions.csv", "report.json"]
+    /// The names of the files ``write(to:)`` produces (EnvNetCharts adds `confusion_matrix.svg`).
+    public static let fileNames = ["confusion_matrix.csv", "per_class_accuracy.csv", "predictions.csv", "report.json"]
 
     /// `confusion_matrix.csv`: a header row `true \ predicted` plus the class names, then one row
     /// per true class: its name and the counts.
@@ -164,19 +164,6 @@ public struct EvaluationReport: Sendable, Hashable, Codable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// `confusion_matrix.svg`: the confusion matrix as a heatmap with the counts in the cells
-    /// (rows = true class, columns = predicted class), one vector rectangle per entry so the
-    /// cells stay crisp in every renderer.
-    ///
-    /// - Parameter title: The chart title; by default the accuracy and clip count.
-    /// - Returns: A self-contained SVG document.
-    public func confusionMatrixSVG(title: String? = nil) -> String {
-        Charts.heatmap(title: title ?? String(format: "Confusion matrix (accuracy %.1f %%, %d clips)", accuracy * 100, clipCount),
-                       values: confusionMatrix.map { $0.map(Double.init) }, rowLabels: classNames, columnLabels: classNames,
-                       xLabel: "predicted class", yLabel: "true class", cellText: true,
-                       colorBarLabel: "clips", cells: .vector)
-    }
-
     /// `report.json`: the ``summary`` as pretty-printed JSON with sorted keys.
     ///
     /// - Returns: UTF-8 JSON.
@@ -195,7 +182,6 @@ public struct EvaluationReport: Sendable, Hashable, Codable {
     public func write(to folder: URL) throws {
         try AtomicFile.checkWritableFolder(folder)
         try AtomicFile.write(confusionMatrixCSV, to: folder.appendingPathComponent("confusion_matrix.csv"))
-        try AtomicFile.write(confusionMatrixSVG(), to: folder.appendingPathComponent("confusion_matrix.svg"))
         try AtomicFile.write(perClassAccuracyCSV, to: folder.appendingPathComponent("per_class_accuracy.csv"))
         try AtomicFile.write(predictionsCSV, to: folder.appendingPathComponent("predictions.csv"))
         try AtomicFile.write(summaryJSON(), to: folder.appendingPathComponent("report.json"))

@@ -94,18 +94,37 @@ public enum EnvNetError: Error, CustomStringConvertible, Sendable, Equatable {
 /// Parameter keys are those of the weight-interchange convention (`conv1.weight`,
 /// `bn1.running_mean`, `fc5.weight` …), so weights move to and from PyTorch unchanged.
 ///
-/// In evaluation mode on a CPU with AVX-512, ``forward(_:)`` and ``features(_:upTo:)`` run conv1 …
-/// pool2 as one fused pass (BatchNorm folded into the convolutions, conv2 by Winograd F(4, 8));
-/// the results equal the layers' within 1e-4 of their scale. Set the environment variable
-/// `ENVNET_FUSED_FRONT_END=0` to run the layers one by one.
-public final class EnvNet: Module {
+/// The network is three kinds of typed blocks, listed without a level of their own in the keys:
+/// the front end (``EnvNetFrontEnd``, conv1 … pool2), which runs as one fused operation in
+/// evaluation mode where the machine allows; two ``ConvolutionBlock``s (conv3 with pool3, conv4
+/// with pool4); and the classifier (fc5 … fc7). Its forward and backward passes are the loops of
+/// ``LayerChain``.
+public final class EnvNet: Module, LayerChain {
     /// The sizes this network was built with.
     public let configuration: EnvNetConfiguration
-    /// The layers, named as in the interchange convention.
-    public let layers: Sequential
+    /// conv1 … pool2.
+    public let frontEnd: EnvNetFrontEnd
+    /// Swaps the channel and height axes: `[N, 40, 1, 150] -> [N, 1, 40, 150]`.
+    public let swap: SwapAxes
+    /// conv3 (50 x 8x13), bn3, pool3 (3x3).
+    public let block3: ConvolutionBlock
+    /// conv4 (50 x 1x5), bn4, pool4 (1x3).
+    public let block4: ConvolutionBlock
+    /// `[N, 50, 11, 14] -> [N, 7700]`.
+    public let flatten: Flatten
+    /// fc5, relu5, dropout5, fc6, relu6, dropout6, fc7.
+    public let classifier: Sequential
+    /// 7700 -> hidden units.
+    public let fc5: Linear
+    /// Hidden -> hidden.
+    public let fc6: Linear
+    /// Hidden -> classes (the logits).
+    public let fc7: Linear
+    /// Dropout after fc5 and fc6 (the trainer reseeds them every epoch).
+    public let dropouts: [Dropout]
 
     /// Builds an EnvNet with He-normal convolution and fully connected weights, BatchNorm scale 1
-    /// and shift 0, zero biases.
+    /// and shift 0, zero biases, drawn once from a generator seeded with `seed`.
     /// - Parameters:
     ///   - configuration: variant, classes and widths.
     ///   - seed: the seed of the initial weights and of dropout.
@@ -119,110 +138,83 @@ public final class EnvNet: Module {
         TensorError.check { try configuration.validate() }
         self.configuration = configuration
         let seedVariant = configuration.variant == .seed
-        let frontPadding = seedVariant ? 4 : 0
         let weights: Initializer = drawsWeights ? .heNormal : .constant(0)
-        func convolution(_ input: Int, _ output: Int, _ kernel: (Int, Int), padding: (Int, Int) = (0, 0), bias: Bool = false) -> Conv2d {
-            Conv2d(inputChannels: input, outputChannels: output, kernelSize: kernel, padding: padding, bias: bias,
-                   weightInitializer: weights, biasInitializer: .constant(0))
-        }
-        func linear(_ input: Int, _ output: Int) -> Linear {
-            Linear(input, output, weightInitializer: weights, biasInitializer: .constant(0))
-        }
+        // One generator, drawn in forward order: conv1, conv2, conv3, conv4, fc5, fc6, fc7.
+        var generator = SeededGenerator(seed: seed)
+        frontEnd = EnvNetFrontEnd(channels: 40, padding: seedVariant ? 4 : 0, bias: seedVariant, poolSize: 160,
+                                  weightInitializer: weights, generator: &generator)
+        swap = SwapAxes(1, 2)
+        block3 = ConvolutionBlock(names: ("conv3", "bn3", "pool3"), inputChannels: 1, outputChannels: 50, kernelSize: (8, 13),
+                                  poolSize: (3, 3), weightInitializer: weights, generator: &generator)
+        // conv4's input is pool3's output, which pool3's backward pass does not read.
+        block4 = ConvolutionBlock(names: ("conv4", "bn4", "pool4"), inputChannels: 50, outputChannels: 50, kernelSize: (1, 5),
+                                  poolSize: (1, 3), weightInitializer: weights, inputIsDisposable: true, generator: &generator)
+        flatten = Flatten()
         let hidden = configuration.hiddenUnits
-        layers = Sequential(named: [
-            ("conv1", convolution(1, 40, (1, 8), padding: (0, frontPadding), bias: seedVariant)),
-            ("bn1", BatchNorm2d(featureCount: 40, fusedReLU: true)),
-            ("conv2", convolution(40, 40, (1, 8), padding: (0, frontPadding), bias: seedVariant)),
-            ("bn2", BatchNorm2d(featureCount: 40, fusedReLU: true)),
-            ("pool2", MaxPool2d(kernelSize: (1, 160), stride: (1, 160))),
-            ("swap", SwapAxes(1, 2)),
-            ("conv3", convolution(1, 50, (8, 13))), ("bn3", BatchNorm2d(featureCount: 50, fusedReLU: true)),
-            ("pool3", MaxPool2d(kernelSize: (3, 3), stride: (3, 3))),
-            ("conv4", convolution(50, 50, (1, 5))), ("bn4", BatchNorm2d(featureCount: 50, fusedReLU: true)),
-            ("pool4", MaxPool2d(kernelSize: (1, 3), stride: (1, 3))),
-            ("flatten", Flatten()),
-            ("fc5", linear(EnvNetConfiguration.flattenedFeatures, hidden)), ("relu5", ReLU()),
-            ("dropout5", Dropout(probability: configuration.dropoutProbability, seed: seed &+ 5)),
-            ("fc6", linear(hidden, hidden)), ("relu6", ReLU()),
-            ("dropout6", Dropout(probability: configuration.dropoutProbability, seed: seed &+ 6)),
-            ("fc7", linear(hidden, configuration.classCount)),
+        fc5 = Linear(inputCount: EnvNetConfiguration.flattenedFeatures, outputCount: hidden, weightInitializer: weights,
+                     biasInitializer: .constant(0), generator: &generator)
+        fc6 = Linear(inputCount: hidden, outputCount: hidden, weightInitializer: weights, biasInitializer: .constant(0), generator: &generator)
+        fc7 = Linear(inputCount: hidden, outputCount: configuration.classCount, weightInitializer: weights,
+                     biasInitializer: .constant(0), generator: &generator)
+        dropouts = [Dropout(probability: configuration.dropoutProbability, seed: seed &+ 5),
+                    Dropout(probability: configuration.dropoutProbability, seed: seed &+ 6)]
+        classifier = Sequential(named: [
+            ("fc5", fc5), ("relu5", ReLU()), ("dropout5", dropouts[0]),
+            ("fc6", fc6), ("relu6", ReLU()), ("dropout6", dropouts[1]),
+            ("fc7", fc7),
         ])
         super.init()
-        if drawsWeights {
-            var generator = SeededGenerator(seed: seed)
-            layers.resetParameters(generator: &generator)
-        }
         computesInputGradient = false
-        // Nothing reads these layers' inputs after the forward pass (the fused BatchNorms recompute
-        // ReLU's mask from their own inputs), so their gradients can take the inputs' storage.
-        for name in ["bn1", "bn2", "bn3", "bn4"] { (layers[name] as? BatchNorm)?.reusesInputStorageForGradient = true }
-        for name in ["pool2", "pool3", "pool4"] { (layers[name] as? MaxPool2d)?.reusesInputStorageForGradient = true }
-        for name in ["conv2", "conv4"] { (layers[name] as? Conv2d)?.reusesInputStorageForGradient = true }
     }
 
     /// Whether ``backward(_:)`` computes the gradient with respect to the input audio (false by
     /// default: training does not need it, and skipping it saves conv1's backward-to-input pass).
     /// Set it to true for saliency maps or adversarial examples; `backward` returns zeros otherwise.
     public var computesInputGradient: Bool {
-        get { (layers["conv1"] as? Conv2d)?.computesInputGradient ?? true }
-        set { (layers["conv1"] as? Conv2d)?.computesInputGradient = newValue }
+        get { frontEnd.conv1.computesInputGradient }
+        set { frontEnd.conv1.computesInputGradient = newValue }
     }
 
-    public override var children: [(name: String, module: Module)] { layers.children }
+    /// The blocks in forward order; the empty names keep the layers' keys as in the interchange convention.
+    public var layers: [(name: String, layer: any Layer)] {
+        [("", frontEnd), ("swap", swap), ("", block3), ("", block4), ("flatten", flatten), ("", classifier)]
+    }
+
+    public override var children: [(name: String, module: Module)] { layers.map { ($0.name, $0.layer) } }
 
     public override var layerDescription: String { "EnvNet()" }
 
-    public override func outputShape(forInputShape inputShape: [Int]) throws -> [Int] {
-        try layers.outputShape(forInputShape: inputShape)
-    }
+    /// The layers' names in forward order: `conv1`, `bn1`, … `fc7`.
+    public var layerNames: [String] { namedLeaves().map(\.key) }
 
     /// Logits for a batch of windows. `[N, 1, 1, L] -> [N, classes]`
-    public override func forward(_ input: Tensor) -> Tensor {
+    public func forward(_ input: Tensor) -> Tensor {
+        checkWindows(input)
+        return forwardLayers(input)
+    }
+
+    /// `[N, classes] -> [N, 1, 1, L]`
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
+        backwardLayers(gradientOutput)
+    }
+
+    private func checkWindows(_ input: Tensor) {
         TensorError.check {
             guard input.rank == 4, input.shape[1] == 1, input.shape[2] == 1, input.shape[3] == configuration.inputLength else {
                 throw LayerError.inputShape(layer: "EnvNet", expected: "[N, 1, 1, \(configuration.inputLength)]", actual: input.shape)
             }
         }
-        return run(input, upTo: nil)
-    }
-
-    /// Runs the layers up to `layerName` (all when nil). In evaluation mode conv1 … pool2 run as
-    /// one fused pass where the machine and the sizes allow (see `FusedFrontEnd`).
-    /// - Parameter stageFinished: called after each stage with its name (`fused conv1-pool2` for
-    ///   the fused pass, else the layer's), for per-stage timing.
-    func run(_ input: Tensor, upTo layerName: String?, stageFinished: (String) -> Void = { _ in }) -> Tensor {
-        let children = layers.children
-        let end = layerName.flatMap { name in children.firstIndex { $0.name == name } }.map { $0 + 1 } ?? children.count
-        var value = input
-        var first = 0
-        if !isTraining, FusedFrontEnd.isAvailable, FusedFrontEnd.isEnabled,
-           let pool2 = children.firstIndex(where: { $0.name == "pool2" }), pool2 < end,
-           let frontEnd = FusedFrontEnd(network: self), let pooled = frontEnd.forward(input) {
-            value = pooled
-            first = pool2 + 1
-            stageFinished("fused conv1-pool2")
-        }
-        for child in children[first..<end] {
-            value = child.module.forward(value)
-            stageFinished(child.name)
-        }
-        return value
-    }
-
-    /// `[N, classes] -> [N, 1, 1, L]`
-    public override func backward(_ gradientOutput: Tensor) -> Tensor {
-        layers.backward(gradientOutput)
     }
 
     /// Runs the layers up to and including the one named `layerName` (for example `pool2` for the
     /// learned-filter analysis, `relu6` for embeddings). `[N, 1, 1, L] -> that layer's output`
     public func features(_ input: Tensor, upTo layerName: String) -> Tensor {
         TensorError.check {
-            guard layers.children.contains(where: { $0.name == layerName }) else {
+            guard layerNames.contains(layerName) else {
                 throw TensorError.invalidArgument(operation: "EnvNet.features", message: "no layer named \(layerName)")
             }
         }
-        return run(input, upTo: layerName)
+        return forwardLayers(input, through: layerName)
     }
 
     // MARK: - Weights
@@ -380,12 +372,8 @@ public final class EnvNet: Module {
     ///   - gradientOutput: The gradient of the loss with respect to the logits.
     ///   - layerName: The last frozen layer; nil runs the whole backward pass.
     public func backward(_ gradientOutput: Tensor, stoppingAfter layerName: String?) -> Tensor {
-        guard let layerName, let last = layers.children.firstIndex(where: { $0.name == layerName }) else {
-            return backward(gradientOutput)
-        }
-        var gradient = gradientOutput
-        for child in layers.children[(last + 1)...].reversed() { gradient = child.module.backward(gradient) }
-        return gradient
+        guard let layerName, layerNames.contains(layerName) else { return backward(gradientOutput) }
+        return backwardLayers(gradientOutput, stoppingAfter: layerName)
     }
 
     static func inferConfiguration(from tensors: [String: Tensor], source: String) throws -> EnvNetConfiguration {

@@ -100,7 +100,7 @@ public final class Trainer {
     /// - Throws: ``TrainingError/invalidConfiguration(_:)`` naming the layers that can be frozen.
     public func freeze(through layerName: String?) throws {
         guard let layerName else { frozenThrough = nil; return }
-        let names = network.layers.children.map(\.name)
+        let names = network.layerNames
         guard let index = names.firstIndex(of: layerName), index < names.count - 1 else {
             throw TrainingError.invalidConfiguration("cannot freeze through '\(layerName)': choose one of \(names.dropLast().joined(separator: ", "))")
         }
@@ -109,8 +109,9 @@ public final class Trainer {
 
     /// The layer names that are frozen.
     private var frozenLayers: Set<String> {
-        guard let frozenThrough, let index = network.layers.children.firstIndex(where: { $0.name == frozenThrough }) else { return [] }
-        return Set(network.layers.children[...index].map(\.name))
+        let names = network.layerNames
+        guard let frozenThrough, let index = names.firstIndex(of: frozenThrough) else { return [] }
+        return Set(names[...index])
     }
 
     // MARK: - Checkpoints
@@ -233,7 +234,7 @@ public final class Trainer {
             let started = DispatchTime.now().uptimeNanoseconds
             network.train()
             let frozen = frozenLayers
-            for child in network.layers.children where frozen.contains(child.name) { child.module.eval() }
+            for leaf in network.namedLeaves() where frozen.contains(leaf.key) { leaf.module.eval() }
             let trainable = network.namedParameters().filter { !frozen.contains(String($0.key.prefix { $0 != "." })) }
             reseedDropout(epoch: epoch)
             let order = builder.order(epoch: epoch)
@@ -279,7 +280,7 @@ public final class Trainer {
                 network.eval()
                 validationAccuracy = try validation(network)
                 network.train()
-                for child in network.layers.children where frozen.contains(child.name) { child.module.eval() }
+                for leaf in network.namedLeaves() where frozen.contains(leaf.key) { leaf.module.eval() }
             }
             let record = EpochRecord(
                 epoch: epoch + 1, learningRate: Double(configuration.schedule.learningRate(base: configuration.learningRate, epoch: Double(epoch))),
@@ -313,10 +314,12 @@ public final class Trainer {
 
     /// Dropout masks come from generators reset at every epoch, so a resumed epoch draws the same masks.
     private func reseedDropout(epoch: Int) {
-        for (index, entry) in network.namedModules().enumerated() {
-            if let dropout = entry.module as? Dropout {
-                dropout.generator = SeededGenerator(seed: configuration.seed, stream: 0x4452_4F50_0000 &+ UInt64(epoch) << 8 &+ UInt64(index))
-            }
+        // The stream is keyed by the layer's position counting the network itself as 0 (dropout5 is
+        // 16, dropout6 19), as since the first release, so that older checkpoints resume the same.
+        let leaves = network.namedLeaves()
+        for dropout in network.dropouts {
+            let index = (leaves.firstIndex { $0.module === dropout } ?? 0) + 1
+            dropout.generator = SeededGenerator(seed: configuration.seed, stream: 0x4452_4F50_0000 &+ UInt64(epoch) << 8 &+ UInt64(index))
         }
     }
 }

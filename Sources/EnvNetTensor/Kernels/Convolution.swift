@@ -65,14 +65,14 @@ public struct ConvolutionGeometry: Sendable, Equatable, Hashable, CustomStringCo
 /// and a multiple of 20 output channels (EnvNet's conv2, and its input gradient) run as Winograd
 /// F(4, 8) instead: 2.9x fewer multiply-adds, results within about 1e-5 of their scale of the
 /// direct sum (im2col is within about 1e-6). Such results, and a training run that uses them,
-/// therefore differ in the last bits between machines with and without AVX-512; set the
-/// environment variable `ENVNET_WINOGRAD=0` for im2col everywhere.
+/// therefore differ in the last bits between machines with and without AVX-512; set
+/// ``ExecutionOptions/usesWinograd`` to false for im2col everywhere.
 public enum Convolution {
-    /// Output positions per tile: the column tile (`C·kh·kw` rows) stays near 1 MB.
-    public nonisolated(unsafe) static var tileElementBudget = 262_144
-
+    /// Output positions per tile: the column tile (`C·kh·kw` rows) stays near
+    /// ``ExecutionOptions/convolutionTileElements`` (1 MB by default).
     static func tileWidth(rows: Int, positions: Int) -> Int {
-        let width = Swift.max(64, Swift.min(8192, tileElementBudget / Swift.max(rows, 1)))
+        let budget = ExecutionOptions.current.convolutionTileElements
+        let width = Swift.max(64, Swift.min(8192, budget / Swift.max(rows, 1)))
         return Swift.min(positions, (width + 15) / 16 * 16)
     }
 
@@ -243,7 +243,10 @@ public enum Convolution {
     }
 
     /// ``forward(input:weight:bias:geometry:)`` writing into `output`, whose storage is reused when it already has the right shape.
-    public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry, into output: inout Tensor) {
+    /// - Parameter winogradWeights: `weight` already transformed, for a caller that runs the same
+    ///   weights many times (used only where ``WinogradConvolution`` applies).
+    public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry, into output: inout Tensor,
+                               winogradWeights: WinogradConvolution.TransformedWeights? = nil) {
         let p = TensorError.check { () throws -> Problem in
             let p = try problem(input: input.shape, weight: weight.shape, geometry: geometry, operation: "Convolution.forward")
             if let bias, bias.shape != [p.outputChannels] {
@@ -252,15 +255,16 @@ public enum Convolution {
             return p
         }
         prepare(&output, shape: [p.batch, p.outputChannels, p.outputHeight, p.outputWidth])
-        forwardCore(input: input, weight: weight, bias: bias, problem: p, output: Address(output))
+        forwardCore(input: input, weight: weight, bias: bias, problem: p, output: Address(output), winogradWeights: winogradWeights)
         withExtendedLifetime(output) {}
     }
 
     /// The forward pass into `p.batch · p.outputChannels · p.outputPlane` contiguous values at `outputBase`.
-    static func forwardCore(input: Tensor, weight: Tensor, bias: Tensor?, problem p: Problem, output outputBase: Address) {
+    static func forwardCore(input: Tensor, weight: Tensor, bias: Tensor?, problem p: Problem, output outputBase: Address,
+                            winogradWeights: WinogradConvolution.TransformedWeights? = nil) {
         if p.batch == 0 || p.outputPlane == 0 { return }
         if WinogradConvolution.applies(to: p),
-           WinogradConvolution.forward(input: input, weight: weight, bias: bias, problem: p, output: outputBase) {
+           WinogradConvolution.forward(input: input, weight: weight, transformed: winogradWeights, bias: bias, problem: p, output: outputBase) {
             return
         }
         let input = input.contiguous(), weight = weight.contiguous(), bias = bias?.contiguous()

@@ -3,15 +3,10 @@ import Foundation
 
 /// The library's own parallelism: independent pieces of work spread over the cores.
 ///
-/// The number of workers is the number of active cores, or `ENVNET_THREADS` when set.
+/// The number of workers is ``ExecutionOptions/threadCount`` of the options in effect.
 public enum Parallel {
     /// How many pieces of work run at once.
-    public static let workerCount: Int = {
-        if let text = ProcessInfo.processInfo.environment["ENVNET_THREADS"], let value = Int(text), value > 0 {
-            return value
-        }
-        return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
+    public static var workerCount: Int { ExecutionOptions.current.threadCount }
 
     /// Runs `body(index)` for every index in `0..<count`, spread over the workers; returns when all are done.
     public static func forEach(count: Int, _ body: (Int) -> Void) {

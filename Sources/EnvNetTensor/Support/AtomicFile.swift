@@ -75,19 +75,28 @@ public enum AtomicFile {
         }
     }
 
-    /// A test hook, for the kill test only (`Tests/EnvNetCommandLineTests/KillTests.swift`): when the
-    /// environment variable `ENVNET_TEST_WRITE_PAUSE_MS` holds a whole number of milliseconds from
-    /// 1 to 10000, atomic writes pause that long after writing the first half of their temporary
-    /// file, so that the test can SIGKILL a process in the middle of a checkpoint write. With
-    /// `ENVNET_TEST_WRITE_PAUSE_NAME` set, only writes to files of that name pause. Unset (as they
-    /// always are outside that test), it costs two environment lookups per process; it never
-    /// changes what is written or where.
-    static let testPause: (microseconds: UInt32, name: String?) = {
-        let environment = ProcessInfo.processInfo.environment
-        guard let text = environment["ENVNET_TEST_WRITE_PAUSE_MS"],
-              let milliseconds = UInt32(text), (1...10_000).contains(milliseconds) else { return (0, nil) }
-        return (milliseconds * 1000, environment["ENVNET_TEST_WRITE_PAUSE_NAME"])
-    }()
+    /// A pause in the middle of every atomic write, for the kill test only
+    /// (`Tests/EnvNetCommandLineTests/KillTests.swift`): writes pause `microseconds` after writing
+    /// the first half of their temporary file, so that the test can SIGKILL a process in the middle
+    /// of a checkpoint write; with a `name`, only writes to files of that name pause. The `envnet`
+    /// command sets it at start from `ENVNET_TEST_WRITE_PAUSE_MS` and `ENVNET_TEST_WRITE_PAUSE_NAME`
+    /// (Docs/environment.md); it is off everywhere else, and never changes what is written or where.
+    package struct TestPause: Sendable {
+        package var microseconds: UInt32
+        package var name: String?
+
+        package init(microseconds: UInt32, name: String?) {
+            self.microseconds = microseconds
+            self.name = name
+        }
+    }
+
+    /// The pause in effect (none unless the `envnet` command set one).
+    package static var testPause: TestPause {
+        get { storedTestPause.value }
+        set { storedTestPause.value = newValue }
+    }
+    private static let storedTestPause = LockedValue(TestPause(microseconds: 0, name: nil))
 
     /// The prefix of the temporary files of writes to `url` (`.<name>.partial-`).
     public static func temporaryFilePrefix(for url: URL) -> String {

@@ -1,4 +1,4 @@
-import EnvNetLayers
+import EnvNetModel
 import Foundation
 
 /// Throughput of EnvNet itself: training steps and inference, with a per-layer breakdown.
@@ -24,8 +24,9 @@ public enum NetworkBenchmark {
         public var kernelFamily: String
         public var workers: Int
         public var layers: [LayerTiming]
-        /// Evaluation-mode time per stage of an inference batch: conv1 … pool2 as one stage when the
-        /// fused front end runs (`fused conv1-pool2`), then each remaining layer.
+        /// Evaluation-mode time per stage of an inference batch: each block of the network (named by
+        /// its first and last layer, `conv1-pool2 (fused)` when the front end ran as one fused
+        /// operation) and each layer between blocks.
         public var inferenceStages: [StageTiming]
     }
 
@@ -36,6 +37,9 @@ public enum NetworkBenchmark {
     }
 
     /// Measures EnvNet with the official sizes: a warm-up step, then the median of `repetitions`.
+    ///
+    /// Per-layer and per-stage times come from ``LayerProfiler`` around the network's own forward
+    /// and backward passes, so the benchmark runs exactly the code that training and inference run.
     /// - Parameters:
     ///   - classCount: classes of the benchmarked network (50 as ESC-50).
     ///   - batchSize: windows per step (64 in the paper's recipe).
@@ -47,36 +51,35 @@ public enum NetworkBenchmark {
         let labels = (0..<batchSize).map { $0 % classCount }
         var optimizer = SGD(learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4, nesterov: true)
         var gradient = Tensor.zeros([0])
-        let children = network.layers.children
-        var forwardTimes = [[Double]](repeating: [], count: children.count)
-        var backwardTimes = [[Double]](repeating: [], count: children.count)
+        let leaves = network.namedLeaves()
+        var forwardTimes: [ObjectIdentifier: [Double]] = [:], backwardTimes: [ObjectIdentifier: [Double]] = [:]
 
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
-        func trainingStep(record: Bool) {
+        func trainingStep() -> [LayerProfiler.Sample] {
             network.train()
             network.zeroGradients()
-            var value = input
-            for (index, child) in children.enumerated() {
-                let start = now()
-                value = child.module.forward(value)
-                if record { forwardTimes[index].append(Double(now() - start) / 1e6) }
-            }
-            _ = Losses.softmaxCrossEntropy(logits: value, labels: labels, gradient: &gradient)
-            var back = gradient
-            for (index, child) in children.enumerated().reversed() {
-                let start = now()
-                back = child.module.backward(back)
-                if record { backwardTimes[index].append(Double(now() - start) / 1e6) }
+            let (_, samples) = LayerProfiler.record {
+                let logits = network(input)
+                _ = Losses.softmaxCrossEntropy(logits: logits, labels: labels, gradient: &gradient)
+                _ = network.backward(gradient)
             }
             optimizer.step(network)
+            return samples
         }
 
-        trainingStep(record: false)
+        _ = trainingStep()
         var stepTimes: [Double] = []
         for _ in 0..<repetitions {
             let start = now()
-            trainingStep(record: true)
+            let samples = trainingStep()
             stepTimes.append(Double(now() - start) / 1e9)
+            for sample in samples {
+                let milliseconds = sample.seconds * 1e3
+                switch sample.phase {
+                case .forward: forwardTimes[sample.layer, default: []].append(milliseconds)
+                case .backward: backwardTimes[sample.layer, default: []].append(milliseconds)
+                }
+            }
         }
         network.eval()
         _ = network(input)
@@ -86,27 +89,34 @@ public enum NetworkBenchmark {
             _ = network(input)
             inferenceTimes.append(Double(now() - start) / 1e9)
         }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-        // The same inference, stage by stage, through the network's own path (the first
-        // repetition is a warm-up).
-        var stageNames: [String] = [], stageTimes: [String: [Double]] = [:]
+        func median(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.sorted()[values.count / 2] }
+        // The same inference under the profiler, stage by stage (the first repetition is a warm-up).
+        let stages = network.layers
+        var stageTimes: [ObjectIdentifier: [Double]] = [:], leafRan = Set<ObjectIdentifier>()
         for repetition in 0...repetitions {
-            var stageStarted = now()
-            _ = network.run(input, upTo: nil) { name in
-                if !stageNames.contains(name) { stageNames.append(name) }
-                if repetition > 0 { stageTimes[name, default: []].append(Double(now() - stageStarted) / 1e6) }
-                stageStarted = now()
-            }
+            let (_, samples) = LayerProfiler.record { network(input) }
+            guard repetition > 0 else { continue }
+            for sample in samples { stageTimes[sample.layer, default: []].append(sample.seconds * 1e3); leafRan.insert(sample.layer) }
         }
-        let layers = children.indices.map {
-            LayerTiming(name: children[$0].name, forwardMilliseconds: median(forwardTimes[$0]), backwardMilliseconds: median(backwardTimes[$0]))
+        let stageTimings = stages.map { stage -> StageTiming in
+            let id = ObjectIdentifier(stage.layer)
+            let stageLeaves = stage.layer.namedLeaves()
+            var name = stage.name
+            if let first = stageLeaves.first?.key, let last = stageLeaves.last?.key {
+                name = "\(first)-\(last)"
+                if !stageLeaves.contains(where: { leafRan.contains(ObjectIdentifier($0.module)) }) { name += " (fused)" }
+            }
+            return StageTiming(name: name, milliseconds: median(stageTimes[id] ?? []))
+        }
+        let layers = leaves.map { leaf in
+            let id = ObjectIdentifier(leaf.module)
+            return LayerTiming(name: leaf.key, forwardMilliseconds: median(forwardTimes[id] ?? []), backwardMilliseconds: median(backwardTimes[id] ?? []))
         }
         return Report(
             configuration: "\(network.configuration)", batchSize: batchSize, repetitions: repetitions,
             trainingSamplesPerSecond: Double(batchSize) / median(stepTimes),
             inferenceWindowsPerSecond: Double(batchSize) / median(inferenceTimes),
             peakResidentBytes: ProcessSupport.peakResidentBytes, kernelFamily: BLASRuntime.kernelFamily,
-            workers: Parallel.workerCount, layers: layers,
-            inferenceStages: stageNames.compactMap { name in stageTimes[name].map { StageTiming(name: name, milliseconds: median($0)) } })
+            workers: Parallel.workerCount, layers: layers, inferenceStages: stageTimings)
     }
 }

@@ -1,11 +1,10 @@
+// Which OpenBLAS kernels run, and what the CPU has: the one place the library looks at CPUID.
 #include "CEnvNetSupport.h"
 
 #include <cblas.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 // OpenBLAS internals of DYNAMIC_ARCH builds. Declared weak so that the library still links
 // and runs against a BLAS without them (then nothing is switched).
@@ -52,14 +51,4 @@ int envnet_select_blas_kernels(void) {
 const char *envnet_blas_core_name(void) {
     const char *name = openblas_get_corename();
     return name != NULL ? name : "unknown";
-}
-
-long long envnet_peak_resident_bytes(void) {
-    struct rusage usage;
-    if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
-    return (long long)usage.ru_maxrss * 1024;  // Linux reports kilobytes
-}
-
-void envnet_line_buffer_standard_output(void) {
-    setvbuf(stdout, NULL, _IOLBF, 0);
 }

@@ -1,3 +1,4 @@
+import EnvNetModel
 import Foundation
 
 extension Charts {

@@ -1,0 +1,68 @@
+import Foundation
+
+/// A convolution, BatchNorm with ReLU fused into it, and an optional max pooling: the unit that
+/// EnvNet's 2-D part (conv3, conv4), EnvNet-v2's convolutions and the log-mel CNN are made of.
+///
+/// `[N, C, H, W] -> [N, O, OH, OW]` (pooled when the block pools)
+///
+/// Its layers keep the names given (`conv3`, `bn3`, `pool3`), so their keys are the
+/// weight-interchange names when the block is listed under an empty name. The block decides its
+/// own buffer reuse: BatchNorm's and the pooling's input gradients take their inputs' storage (the
+/// block's own convolution and BatchNorm produced those tensors and do not read them again), and
+/// the convolution's does when the block is told that nothing reads its input after the forward
+/// pass.
+public final class ConvolutionBlock: Module, LayerChain {
+    /// The convolution (no bias by default: BatchNorm's shift replaces it).
+    public let convolution: Conv2d
+    /// BatchNorm with ReLU fused.
+    public let normalization: BatchNorm2d
+    /// The max pooling, or nil.
+    public let pooling: MaxPool2d?
+    private let names: (convolution: String, normalization: String, pooling: String)
+
+    /// - Parameters:
+    ///   - names: The layers' names, for example `("conv3", "bn3", "pool3")`.
+    ///   - inputChannels: C.
+    ///   - outputChannels: O.
+    ///   - kernelSize: (height, width).
+    ///   - stride: (height, width).
+    ///   - padding: (height, width).
+    ///   - bias: Whether the convolution has a bias.
+    ///   - poolSize: The pooling window (its stride too), or nil for no pooling.
+    ///   - poolStride: The pooling stride when it differs from the window.
+    ///   - weightInitializer: How the convolution's weight is drawn.
+    ///   - biasInitializer: How its bias is drawn.
+    ///   - inputIsDisposable: True when nothing reads the block's input after the forward pass (it
+    ///     is another block's output: a pooling's or a BatchNorm's, whose backward passes do not read
+    ///     it), so the convolution's input gradient may take its storage. False for a network's input.
+    ///   - generator: The source of the initial weights.
+    public init(
+        names: (convolution: String, normalization: String, pooling: String), inputChannels: Int, outputChannels: Int,
+        kernelSize: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), bias: Bool = false,
+        poolSize: (Int, Int)? = nil, poolStride: (Int, Int)? = nil,
+        weightInitializer: Initializer = .heNormal, biasInitializer: Initializer = .constant(0),
+        inputIsDisposable: Bool = false, generator: inout SeededGenerator
+    ) {
+        self.names = names
+        convolution = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize, stride: stride,
+                             padding: padding, bias: bias, weightInitializer: weightInitializer, biasInitializer: biasInitializer,
+                             generator: &generator)
+        normalization = BatchNorm2d(featureCount: outputChannels, fusedReLU: true)
+        pooling = poolSize.map { MaxPool2d(kernelSize: $0, stride: poolStride ?? $0) }
+        super.init()
+        convolution.reusesInputStorageForGradient = inputIsDisposable
+        normalization.reusesInputStorageForGradient = true
+        pooling?.reusesInputStorageForGradient = true
+    }
+
+    /// The convolution, the BatchNorm and the pooling, under their names.
+    public var layers: [(name: String, layer: any Layer)] {
+        var result: [(name: String, layer: any Layer)] = [(names.convolution, convolution), (names.normalization, normalization)]
+        if let pooling { result.append((names.pooling, pooling)) }
+        return result
+    }
+
+    public override var children: [(name: String, module: Module)] { layers.map { ($0.name, $0.layer) } }
+
+    public override var layerDescription: String { "ConvolutionBlock()" }
+}

@@ -1,0 +1,359 @@
+import Foundation
+
+/// Batch normalisation over the channel axis of `[N, C, L]` data (L the product of the axes after
+/// the channel), PyTorch's semantics, as operations of the tensor core: the training forward pass
+/// (batch statistics, running averages updated), the inference forward pass (running statistics)
+/// and the backward pass of the training forward. Both forward passes end in one shared kernel,
+/// `y = x·scale + shift` per channel (ReLU fused when asked), so that they and the fused operations
+/// that fold BatchNorm into a convolution (``FusedFrontEnd``) compute the same arithmetic.
+///
+/// Pointer loops over contiguous memory, parallel over channels; sums are accumulated per row in
+/// `Float` vectors and across rows in `Double`. The caller keeps every pointer valid for the call.
+public enum BatchNormalization {
+    /// The sizes of one call: `[batch, channels, length]`.
+    public struct Shape: Sendable, Equatable {
+        public var batch: Int
+        public var channels: Int
+        public var length: Int
+
+        /// - Parameters:
+        ///   - batch: N.
+        ///   - channels: C.
+        ///   - length: The product of the axes after the channel.
+        public init(batch: Int, channels: Int, length: Int) {
+            self.batch = batch
+            self.channels = channels
+            self.length = length
+        }
+    }
+
+    /// What the training forward pass keeps for the backward pass, per channel: the batch mean,
+    /// the inverse standard deviation, and the affine map `y = x·scale + shift` it applied.
+    public final class SavedStatistics: @unchecked Sendable {
+        // @unchecked: written only by the forward pass that owns it, each channel by one worker.
+        public let channels: Int
+        let mean: UnsafeMutablePointer<Float>
+        let inverseStandardDeviation: UnsafeMutablePointer<Float>
+        let scale: UnsafeMutablePointer<Float>
+        let shift: UnsafeMutablePointer<Float>
+
+        /// - Parameter channels: C.
+        public init(channels: Int) {
+            self.channels = channels
+            mean = .allocate(capacity: channels)
+            mean.initialize(repeating: 0, count: channels)
+            inverseStandardDeviation = .allocate(capacity: channels)
+            inverseStandardDeviation.initialize(repeating: 1, count: channels)
+            scale = .allocate(capacity: channels)
+            scale.initialize(repeating: 1, count: channels)
+            shift = .allocate(capacity: channels)
+            shift.initialize(repeating: 0, count: channels)
+        }
+
+        deinit {
+            mean.deallocate()
+            inverseStandardDeviation.deallocate()
+            scale.deallocate()
+            shift.deallocate()
+        }
+    }
+
+    /// A BatchNorm layer's evaluation-mode parameters, for folding it into a convolution.
+    public struct Statistics: Sendable {
+        /// C.
+        public let featureCount: Int
+        let gamma: [Float]?
+        let beta: [Float]?
+        let mean: [Float]
+        let variance: [Float]
+        let epsilon: Float
+
+        /// - Parameters:
+        ///   - weight: The scale `[C]`, or nil (not affine).
+        ///   - bias: The shift `[C]`, or nil.
+        ///   - runningMean: `[C]`.
+        ///   - runningVariance: `[C]`.
+        ///   - epsilon: Added to the variance.
+        public init(weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor, epsilon: Float) {
+            featureCount = runningMean.count
+            gamma = weight?.scalars
+            beta = bias?.scalars
+            mean = runningMean.scalars
+            variance = runningVariance.scalars
+            self.epsilon = epsilon
+        }
+
+        /// BatchNorm in evaluation mode as `scale·x + shift` per channel, with a preceding
+        /// convolution's bias (if any) moved into the shift: `BN(conv + b) = s·conv + (β + s·(b − mean))`.
+        /// - Parameter bias: The convolution's bias `[C]`, or nil.
+        public func folded(withBias bias: Tensor?) -> (scale: [Float], shift: [Float]) {
+            let offsets = bias?.scalars
+            var scale = [Float](repeating: 1, count: featureCount), shift = [Float](repeating: 0, count: featureCount)
+            for channel in 0..<featureCount {
+                let s = inferenceScale(gamma: gamma?[channel], variance: variance[channel], epsilon: epsilon)
+                scale[channel] = s
+                shift[channel] = (beta?[channel] ?? 0) + ((offsets?[channel] ?? 0) - mean[channel]) * s
+            }
+            return (scale, shift)
+        }
+    }
+
+    /// The evaluation-mode scale of one channel; every path computes it this way.
+    @inline(__always)
+    static func inferenceScale(gamma: Float?, variance: Float, epsilon: Float) -> Float {
+        (gamma ?? 1) / (variance + epsilon).squareRoot()
+    }
+
+    // MARK: - Forward
+
+    /// The training forward pass. `[N, C, L] -> [N, C, L]`
+    ///
+    /// Normalises each channel with the batch mean and biased variance, applies `gamma`, `beta`
+    /// (and ReLU with `relu`), moves the running statistics towards the batch's with the unbiased
+    /// variance, and fills `saved` for ``backward(input:gradientOutput:gradientInput:shape:gamma:gammaGradient:betaGradient:saved:relu:)``.
+    /// - Parameters:
+    ///   - input: x, `[N, C, L]`, more than one value per channel.
+    ///   - output: y, same size (may not alias `input`).
+    ///   - shape: The sizes.
+    ///   - gamma: The scale `[C]`, or nil (1).
+    ///   - beta: The shift `[C]`, or nil (0).
+    ///   - epsilon: Added to the variance.
+    ///   - momentum: The weight of the batch statistics in the running averages.
+    ///   - runningMean: `[C]`, updated.
+    ///   - runningVariance: `[C]`, updated.
+    ///   - saved: Receives what the backward pass needs.
+    ///   - relu: Whether to apply ReLU.
+    public static func forwardTraining(
+        input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, shape: Shape,
+        gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, epsilon: Float, momentum: Float,
+        runningMean runMean: UnsafeMutablePointer<Float>, runningVariance runVar: UnsafeMutablePointer<Float>,
+        saved: SavedStatistics, relu: Bool
+    ) {
+        let batch = shape.batch, channels = shape.channels, length = shape.length
+        let perChannel = batch * length
+        let means = saved.mean, inverses = saved.inverseStandardDeviation, scales = saved.scale, shifts = saved.shift
+        Parallel.forEach(count: channels) { channel in
+            // One pass over the data: each row's moments about a shift close to its values
+            // (the mean so far; for the first row, the mean of its first values), so little
+            // cancellation, merged across rows in Double with Chan's formula. A second pass
+            // over an activation-sized tensor cost more.
+            var count: Double = 0, runningMean: Double = 0, squares: Double = 0
+            for n in 0..<batch {
+                let start = x + (n * channels + channel) * length
+                let shift = n == 0 ? Float(rowSum(start, Swift.min(length, 64)) / Double(Swift.max(Swift.min(length, 64), 1)))
+                                   : Float(runningMean)
+                let row = rowMoments(start, length, shift: shift)
+                let merged = count + row.count
+                let delta = row.mean - runningMean
+                runningMean += delta * row.count / merged
+                squares += row.squares + delta * delta * count * row.count / merged
+                count = merged
+            }
+            let mean = Float(runningMean)
+            let variance = squares / Double(perChannel)
+            let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
+            means[channel] = mean
+            inverses[channel] = inverse
+            let scale = (gamma?[channel] ?? 1) * inverse
+            let shift = (beta?[channel] ?? 0) - mean * scale
+            scales[channel] = scale
+            shifts[channel] = shift
+            applyAffine(x, y, shape: shape, channel: channel, scale: scale, shift: shift, relu: relu)
+            let unbiased = Float(squares / Double(perChannel - 1))
+            runMean[channel] = (1 - momentum) * runMean[channel] + momentum * mean
+            runVar[channel] = (1 - momentum) * runVar[channel] + momentum * unbiased
+        }
+    }
+
+    /// The inference forward pass with the running statistics. `[N, C, L] -> [N, C, L]`
+    /// - Parameters:
+    ///   - input: x.
+    ///   - output: y, same size (may alias `input`).
+    ///   - shape: The sizes.
+    ///   - gamma: The scale `[C]`, or nil.
+    ///   - beta: The shift `[C]`, or nil.
+    ///   - runningMean: `[C]`.
+    ///   - runningVariance: `[C]`.
+    ///   - epsilon: Added to the variance.
+    ///   - relu: Whether to apply ReLU.
+    public static func forwardInference(
+        input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, shape: Shape,
+        gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+        runningMean: UnsafePointer<Float>, runningVariance: UnsafePointer<Float>, epsilon: Float, relu: Bool
+    ) {
+        Parallel.forEach(count: shape.channels) { channel in
+            let scale = inferenceScale(gamma: gamma?[channel], variance: runningVariance[channel], epsilon: epsilon)
+            let shift = (beta?[channel] ?? 0) - runningMean[channel] * scale
+            applyAffine(x, y, shape: shape, channel: channel, scale: scale, shift: shift, relu: relu)
+        }
+    }
+
+    /// The kernel both forward passes share: `y = x·scale + shift` (or its ReLU) over one channel.
+    @inline(__always)
+    static func applyAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, shape: Shape, channel: Int,
+                            scale: Float, shift: Float, relu: Bool) {
+        for n in 0..<shape.batch {
+            let offset = (n * shape.channels + channel) * shape.length
+            affineRow(x + offset, y + offset, shape.length, scale, shift, relu: relu)
+        }
+    }
+
+    // MARK: - Backward
+
+    /// The backward pass of the last ``forwardTraining(input:output:shape:gamma:beta:epsilon:momentum:runningMean:runningVariance:saved:relu:)``.
+    /// `[N, C, L] -> [N, C, L]`
+    ///
+    /// Adds the scale and shift gradients and writes the input gradient through the batch
+    /// statistics. `gradientInput` may be `input` itself: each value is written after the
+    /// channel's sums have read every input, and only the same position's input is read for it.
+    /// - Parameters:
+    ///   - input: The forward pass's x.
+    ///   - gradientOutput: dy.
+    ///   - gradientInput: dx (may alias `input`).
+    ///   - shape: The sizes.
+    ///   - gamma: The scale `[C]`, or nil.
+    ///   - gammaGradient: Accumulates dγ `[C]`, or nil.
+    ///   - betaGradient: Accumulates dβ `[C]`, or nil.
+    ///   - saved: What the forward pass kept.
+    ///   - relu: Whether the forward pass applied ReLU (its mask is recomputed from x).
+    public static func backward(
+        input x: UnsafePointer<Float>, gradientOutput dy: UnsafePointer<Float>, gradientInput dx: UnsafeMutablePointer<Float>,
+        shape: Shape, gamma: UnsafePointer<Float>?, gammaGradient: UnsafeMutablePointer<Float>?,
+        betaGradient: UnsafeMutablePointer<Float>?, saved: SavedStatistics, relu fusedReLU: Bool
+    ) {
+        let batch = shape.batch, channels = shape.channels, length = shape.length
+        let count = Float(batch * length)
+        let means = saved.mean, inverses = saved.inverseStandardDeviation, scales = saved.scale, shifts = saved.shift
+        Parallel.forEach(count: channels) { channel in
+            let mean = means[channel], inverse = inverses[channel]
+            let scale = scales[channel], shift = shifts[channel]
+            var sumGradient: Double = 0, sumGradientCentered: Double = 0
+            for n in 0..<batch {
+                let offset = (n * channels + channel) * length
+                let sums = fusedReLU
+                    ? maskedRowSumAndCenteredDot(dy + offset, x + offset, length, mean, scale, shift)
+                    : rowSumAndCenteredDot(dy + offset, x + offset, length, mean)
+                sumGradient += sums.sum
+                sumGradientCentered += sums.dot
+            }
+            // Σ dy·x̂ = inverse · Σ dy·(x − mean)
+            let sumGradientNormalized = Float(sumGradientCentered) * inverse
+            gammaGradient?[channel] += sumGradientNormalized
+            betaGradient?[channel] += Float(sumGradient)
+            // dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
+            let factor = (gamma?[channel] ?? 1) * inverse
+            let meanGradient = Float(sumGradient) / count
+            let slope = sumGradientNormalized * inverse / count  // multiplies (x − mean)
+            for n in 0..<batch {
+                let offset = (n * channels + channel) * length
+                let dyRow = dy + offset, xRow = x + offset, dxRow = dx + offset
+                if fusedReLU {
+                    for i in 0..<length {
+                        let value = xRow[i], upstream = dyRow[i]
+                        let gradient: Float = value * scale + shift > 0 ? upstream : 0
+                        dxRow[i] = factor * (gradient - meanGradient - (value - mean) * slope)
+                    }
+                } else {
+                    for i in 0..<length {
+                        dxRow[i] = factor * (dyRow[i] - meanGradient - (xRow[i] - mean) * slope)
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Row kernels
+
+/// Σ x over a row, in eight Float lanes, returned as Double.
+@inline(__always)
+private func rowSum(_ x: UnsafePointer<Float>, _ count: Int) -> Double {
+    var lanes = SIMD8<Float>()
+    var index = 0
+    while index + 8 <= count {
+        lanes += UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self)
+        index += 8
+    }
+    var total = Double(lanes.sum())
+    while index < count { total += Double(x[index]); index += 1 }
+    return total
+}
+
+/// A row's mean and sum of squared deviations from it, in one pass: sums of `d = x − shift` and
+/// `d²` in eight Float lanes, then `Σd² − (Σd)²/n` in Double (exact when `shift` is near the mean).
+@inline(__always)
+private func rowMoments(_ x: UnsafePointer<Float>, _ count: Int, shift: Float) -> (count: Double, mean: Double, squares: Double) {
+    guard count > 0 else { return (0, 0, 0) }
+    let shifts = SIMD8<Float>(repeating: shift)
+    var sumLanes = SIMD8<Float>(), squareLanes = SIMD8<Float>()
+    var index = 0
+    while index + 8 <= count {
+        let d = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self) - shifts
+        sumLanes += d
+        squareLanes += d * d
+        index += 8
+    }
+    var sum = Double(sumLanes.sum()), squares = Double(squareLanes.sum())
+    while index < count { let d = Double(x[index] - shift); sum += d; squares += d * d; index += 1 }
+    let n = Double(count)
+    return (n, Double(shift) + sum / n, Swift.max(0, squares - sum * sum / n))
+}
+
+/// Σ g and Σ g·(x − mean) over a row.
+@inline(__always)
+private func rowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, _ mean: Float) -> (sum: Double, dot: Double) {
+    var sumLanes = SIMD8<Float>(), dotLanes = SIMD8<Float>()
+    let center = SIMD8<Float>(repeating: mean)
+    var index = 0
+    while index + 8 <= count {
+        let gv = UnsafeRawPointer(g + index).loadUnaligned(as: SIMD8<Float>.self)
+        let xv = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self) - center
+        sumLanes += gv
+        dotLanes += gv * xv
+        index += 8
+    }
+    var sum = Double(sumLanes.sum()), dot = Double(dotLanes.sum())
+    while index < count {
+        sum += Double(g[index])
+        dot += Double(g[index]) * Double(x[index] - mean)
+        index += 1
+    }
+    return (sum, dot)
+}
+
+/// Σ g·m and Σ g·m·(x − mean) over a row, where m = (x·scale + shift > 0): the sums of
+/// ``rowSumAndCenteredDot(_:_:_:_:)`` for the gradient after a fused ReLU.
+@inline(__always)
+private func maskedRowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, _ mean: Float,
+                                _ scale: Float, _ shift: Float) -> (sum: Double, dot: Double) {
+    var sumLanes = SIMD8<Float>(), dotLanes = SIMD8<Float>()
+    let center = SIMD8<Float>(repeating: mean), scales = SIMD8<Float>(repeating: scale), shifts = SIMD8<Float>(repeating: shift)
+    let zero = SIMD8<Float>()
+    var index = 0
+    while index + 8 <= count {
+        let xv = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self)
+        let gv = zero.replacing(with: UnsafeRawPointer(g + index).loadUnaligned(as: SIMD8<Float>.self), where: xv * scales + shifts .> zero)
+        sumLanes += gv
+        dotLanes += gv * (xv - center)
+        index += 8
+    }
+    var sum = Double(sumLanes.sum()), dot = Double(dotLanes.sum())
+    while index < count {
+        if x[index] * scale + shift > 0 {
+            sum += Double(g[index])
+            dot += Double(g[index]) * Double(x[index] - mean)
+        }
+        index += 1
+    }
+    return (sum, dot)
+}
+
+/// y = x·scale + shift over a row, or max(0, x·scale + shift) with `relu`.
+@inline(__always)
+private func affineRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ scale: Float, _ shift: Float, relu: Bool) {
+    if relu {
+        for index in 0..<count { let value = x[index] * scale + shift; y[index] = value > 0 ? value : 0 }
+    } else {
+        for index in 0..<count { y[index] = x[index] * scale + shift }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// How the library computes: how many threads its kernels use and which fast paths they may take.
+///
+/// One value holds every such setting, and a program or a test sets it at run time; the library
+/// reads no environment variable. The process-wide value starts at ``automatic`` and is changed with
+/// ``current``; ``withOptions(_:_:)`` overrides it for one task (and the work it runs synchronously),
+/// which is how tests compare paths while other tests run beside them.
+///
+/// ```swift
+/// var options = ExecutionOptions.current
+/// options.threadCount = 2
+/// ExecutionOptions.current = options            // the whole process
+///
+/// let plain = ExecutionOptions.withOptions(.portable) { network(input) }   // one computation
+/// ```
+///
+/// The `envnet` command sets the process-wide value from `ENVNET_THREADS`, `ENVNET_WINOGRAD` and
+/// `ENVNET_FUSED_FRONT_END` once, at start (Docs/environment.md).
+public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
+    /// Pieces of work run at once by the kernels (``Parallel``), at least 1.
+    public var threadCount: Int
+    /// Whether 1x8 convolutions may run as Winograd F(4, 8) where the CPU has AVX-512 and the shapes
+    /// fit (``WinogradConvolution``); false means im2col and GEMM everywhere.
+    public var usesWinograd: Bool
+    /// Whether fused operations (the EnvNet front end as one pass, ``FusedFrontEnd``) may replace the
+    /// layer-by-layer evaluation where the CPU and the shapes allow.
+    public var usesFusedOperations: Bool
+    /// Output positions times rows per im2col column tile, which sets the tile width (about 1 MB
+    /// of columns by default); for tuning only, at least 1024.
+    public var convolutionTileElements: Int
+
+    /// - Parameters:
+    ///   - threadCount: Kernel threads; the active core count when nil.
+    ///   - usesWinograd: Allow the Winograd convolution.
+    ///   - usesFusedOperations: Allow fused operations.
+    ///   - convolutionTileElements: The im2col tile budget.
+    public init(threadCount: Int? = nil, usesWinograd: Bool = true, usesFusedOperations: Bool = true,
+                convolutionTileElements: Int = 262_144) {
+        self.threadCount = Swift.max(1, threadCount ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.usesWinograd = usesWinograd
+        self.usesFusedOperations = usesFusedOperations
+        self.convolutionTileElements = Swift.max(1024, convolutionTileElements)
+    }
+
+    /// Every core, every fast path this machine has.
+    public static var automatic: ExecutionOptions { ExecutionOptions() }
+
+    /// Every core, no Winograd and no fused operation: the plain kernels the fast paths are checked against.
+    public static var portable: ExecutionOptions { ExecutionOptions(usesWinograd: false, usesFusedOperations: false) }
+
+    public var description: String {
+        "\(threadCount) threads, Winograd \(usesWinograd ? "on" : "off"), fused operations \(usesFusedOperations ? "on" : "off")"
+    }
+
+    /// The options in effect here: the innermost ``withOptions(_:_:)`` of this task, else the
+    /// process-wide value. Setting it changes the process-wide value.
+    public static var current: ExecutionOptions {
+        get { scoped ?? processWide.value }
+        set { processWide.value = newValue }
+    }
+
+    /// Runs `body` with `options` in effect for this task and what it runs synchronously (the
+    /// kernels' worker threads included, which read the options on the calling thread).
+    /// - Parameters:
+    ///   - options: The options for the duration of `body`.
+    ///   - body: The work.
+    /// - Returns: What `body` returns.
+    public static func withOptions<Result>(_ options: ExecutionOptions, _ body: () throws -> Result) rethrows -> Result {
+        try $scoped.withValue(options, operation: body)
+    }
+
+    @TaskLocal private static var scoped: ExecutionOptions?
+    private static let processWide = LockedValue(ExecutionOptions())
+}
+
+/// A value behind a lock. `@unchecked Sendable` is sound: the value is reached only under the lock.
+final class LockedValue<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+
+    init(_ value: Value) { stored = value }
+
+    var value: Value {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}

@@ -33,7 +33,7 @@ FENCE_OPEN = re.compile(r"^(\s*)```swift\s*$")
 FENCE_CLOSE = re.compile(r"^\s*```\s*$")
 IMPORT = re.compile(r"^\s*(@testable\s+|@_exported\s+)?import\s+\w")
 FILE_LEVEL = re.compile(r"^(public\s+|internal\s+|fileprivate\s+|private\s+)?(protocol|extension)\s|^@main\b")
-PRODUCTS = ["EnvNetTensor", "EnvNetLayers", "EnvNetAudio", "EnvNetModel", "EnvNetPretrained"]
+PRODUCTS = ["EnvNetTensor", "EnvNetLayers", "EnvNetAudio", "EnvNetModel", "EnvNetPretrained", "EnvNetCharts"]
 
 
 class Snippet:

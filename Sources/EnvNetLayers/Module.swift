@@ -363,7 +363,7 @@ open class Module: CustomStringConvertible {
         var lines = [layerDescription.hasSuffix("()") ? String(layerDescription.dropLast()) : layerDescription + " ("]
         for child in children {
             let text = child.module.description.replacingOccurrences(of: "\n", with: "\n  ")
-            lines.append("  (\(child.name)): \(text)")
+            lines.append(child.name.isEmpty ? "  \(text)" : "  (\(child.name)): \(text)")
         }
         lines.append(")")
         return lines.joined(separator: "\n")

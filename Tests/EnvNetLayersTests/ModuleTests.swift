@@ -58,6 +58,23 @@ struct ModuleTests {
         #expect(abs(variance.squareRoot() - (2.0 / 7700).squareRoot()) < 0.01 * (2.0 / 7700).squareRoot())
     }
 
+    @Test("A parameter's version moves with every write, and writing in place keeps its storage")
+    func parameterVersions() {
+        let parameter = Parameter(Tensor.zeros([4096]))
+        let address = parameter.value.withUnsafeBufferPointer { $0.baseAddress }
+        let start = parameter.version
+        // What SGD does: make the value unique, then write through its storage.
+        parameter.value.makeContiguousAndUnique()
+        parameter.value.withUnsafeMutableBufferPointer { $0[0] = 1 }
+        #expect(parameter.value.withUnsafeBufferPointer { $0.baseAddress } == address, "an in-place write must not copy the weights")
+        #expect(parameter.version == start + 2)
+        parameter.value = Tensor.ones([4096])
+        #expect(parameter.version == start + 3)
+        let buffer = Buffer(Tensor.zeros([3]))
+        buffer.value.makeContiguousAndUnique()
+        #expect(buffer.version == 1)
+    }
+
     @Test("Unnamed Sequential children are keyed by index, as in PyTorch")
     func indexKeys() {
         let model = Sequential(Linear(2, 3), ReLU(), Sequential(Linear(3, 1, bias: false)))

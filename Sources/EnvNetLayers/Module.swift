@@ -8,8 +8,16 @@ import Foundation
 public final class Parameter {
     /// The current value. Every change, in place or by assignment, advances ``version``.
     public var value: Tensor {
-        didSet { version &+= 1 }
+        get { storedValue }
+        set { storedValue = newValue; version &+= 1 }
+        // In place (an optimizer step), the stored tensor itself is yielded: an observer
+        // (`didSet`) would hand out a copy, and every step would copy every weight.
+        _modify {
+            version &+= 1
+            yield &storedValue
+        }
     }
+    private var storedValue: Tensor
 
     /// A number that changes whenever ``value`` does (an optimizer step, a load, an assignment), so
     /// that a layer can keep values derived from the weights (folded, transformed) and know when
@@ -39,7 +47,7 @@ public final class Parameter {
     public init(_ value: Tensor) {
         // Tensors are copy-on-write and every writer makes its storage unique first, so a
         // contiguous value is kept as it is: no second copy of the weights while a network is built.
-        self.value = value.isContiguous ? value : value.contiguousCopy()
+        storedValue = value.isContiguous ? value : value.contiguousCopy()
     }
 
     /// The shape of ``value``.
@@ -66,15 +74,21 @@ public final class Parameter {
 public final class Buffer {
     /// The current value. Every change advances ``version``.
     public var value: Tensor {
-        didSet { version &+= 1 }
+        get { storedValue }
+        set { storedValue = newValue; version &+= 1 }
+        _modify {
+            version &+= 1
+            yield &storedValue
+        }
     }
+    private var storedValue: Tensor
 
     /// A number that changes whenever ``value`` does (see ``Parameter/version``).
     public private(set) var version: UInt64 = 0
 
     /// - Parameter value: the initial value.
     public init(_ value: Tensor) {
-        self.value = value.contiguousCopy()
+        storedValue = value.contiguousCopy()
     }
 }
 

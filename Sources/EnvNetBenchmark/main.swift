@@ -27,10 +27,23 @@ struct EnvNetBenchmark: ParsableCommand {
     @Option(help: "Elements per im2col column tile (ExecutionOptions.convolutionTileElements), for tuning.")
     var tileBudget: Int?
 
+    @Option(help: "Kernel threads (ExecutionOptions.threadCount); all cores by default.")
+    var threads: Int?
+
+    @Flag(help: "Run every convolution by im2col + GEMM (ExecutionOptions.usesWinograd off).")
+    var noWinograd = false
+
+    func validate() throws {
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be from 1 to 1024, got \(threads)") }
+        if let tileBudget, !(1024...(1 << 26)).contains(tileBudget) { throw ValidationError("--tile-budget must be from 1024 to 67108864, got \(tileBudget)") }
+    }
+
     mutating func run() throws {
         var generator = SeededGenerator(seed: 1)
         var results: [Measurement] = []
-        if let tileBudget { ExecutionOptions.current.convolutionTileElements = tileBudget }
+        if let tileBudget { ExecutionOptions.processWide.convolutionTileElements = tileBudget }
+        if let threads { ExecutionOptions.processWide.threadCount = threads }
+        if noWinograd { ExecutionOptions.processWide.usesWinograd = false }
 
         // The ceiling: a large square sgemm through the library's parallel GEMM.
         let size = 2048

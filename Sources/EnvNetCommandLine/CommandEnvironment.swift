@@ -11,6 +11,8 @@ struct CommandEnvironment: Sendable {
     /// `ENVNET_TEST_WRITE_PAUSE_MS` and `ENVNET_TEST_WRITE_PAUSE_NAME`: the kill test's pause in
     /// atomic writes.
     var testWritePause: AtomicFile.TestPause
+    /// The preprocessing cache's folder: `$XDG_CACHE_HOME/envnet` or `~/.cache/envnet`.
+    var cacheFolder = PreparedDataset.defaultCacheFolder
 
     /// The environment as this process started, read once (a `static let` is initialised once,
     /// thread-safely).
@@ -50,6 +52,7 @@ struct CommandEnvironment: Sendable {
             pause = AtomicFile.TestPause(microseconds: milliseconds * 1000, name: environment["ENVNET_TEST_WRITE_PAUSE_NAME"])
         }
         testWritePause = pause
+        cacheFolder = PreparedDataset.cacheFolder(xdgCacheHome: environment["XDG_CACHE_HOME"])
     }
 
     init(executionOptions: ExecutionOptions, pretrainedModelFolders: [URL], testWritePause: AtomicFile.TestPause) {
@@ -62,7 +65,7 @@ struct CommandEnvironment: Sendable {
     /// - Throws: As ``init(_:)``.
     static func apply() throws {
         let environment = try reading.get()
-        ExecutionOptions.current = environment.executionOptions
+        ExecutionOptions.processWide = environment.executionOptions
         AtomicFile.testPause = environment.testWritePause
     }
 }

@@ -45,7 +45,7 @@ struct DataOptions: ParsableArguments {
     /// and preprocesses the clips through the cache.
     func prepare(_ dataset: AudioDataset, settings: PreprocessingSettings, progress: ProgressReporter) throws -> PreparedDataset {
         // An unwritable cache would fail only after the headers are read: check it first.
-        let cacheFolder = cache.map { URL(fileURLWithPath: $0) } ?? PreparedDataset.defaultCacheFolder
+        let cacheFolder = cache.map { URL(fileURLWithPath: $0) } ?? CommandEnvironment.current.cacheFolder
         try AtomicFile.checkWritableFolder(cacheFolder)
         progress.begin("reading headers")
         let summary = try dataset.summary { done, total in progress.update(done: done, total: total) }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A convolution, BatchNorm with ReLU fused into it, and an optional max pooling: the unit that
-/// EnvNet's 2-D part (conv3, conv4), EnvNet-v2's convolutions and the log-mel CNN are made of.
+/// EnvNet's 2-D part (conv3, conv4) is made of, and networks of your own can be
+/// (Docs/building-your-own-network.md).
 ///
 /// `[N, C, H, W] -> [N, O, OH, OW]` (pooled when the block pools)
 ///

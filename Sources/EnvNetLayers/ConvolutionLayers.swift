@@ -164,9 +164,11 @@ public final class Conv2d: Module, Layer {
     }
 
     /// The weight in the Winograd domain, kept until the weight changes (in evaluation the same
-    /// weights run for every batch), or nil when that path cannot apply here.
-    private func winogradWeights() -> WinogradConvolution.TransformedWeights? {
-        guard WinogradConvolution.isSupported, ExecutionOptions.current.usesWinograd,
+    /// weights run for every batch), or nil when the options or the shapes rule that path out.
+    /// Kept whatever the CPU (the transform is portable and costs little), so that the cache is
+    /// the same, and tested, everywhere; ``Convolution`` uses it only where the kernel runs.
+    package func winogradWeights() -> WinogradConvolution.TransformedWeights? {
+        guard ExecutionOptions.current.usesWinograd,
               WinogradConvolution.fits(weightShape: weight.shape, geometry: geometry) else { return nil }
         if let cached = winogradCache, cached.version == weight.version { return cached.weights }
         let transformed = WinogradConvolution.TransformedWeights(weight.value)

@@ -102,9 +102,6 @@ public enum LayerError: Error, Equatable, CustomStringConvertible, Sendable {
     case unexpectedKey(String)
     /// A state dictionary's tensor has the wrong shape.
     case shapeMismatch(key: String, expected: [Int], actual: [Int])
-    /// The module cannot compute what was asked (for example the output shape of a custom module
-    /// that does not override ``Module/outputShape(forInputShape:)``).
-    case unsupported(layer: String, message: String)
 
     /// The message: the layer or key, what was expected and what was found.
     public var description: String {
@@ -117,8 +114,6 @@ public enum LayerError: Error, Equatable, CustomStringConvertible, Sendable {
             return "state dictionary: unexpected key \(key)"
         case let .shapeMismatch(key, expected, actual):
             return "state dictionary: \(key) should have shape \(shapeText(expected)), got \(shapeText(actual))"
-        case let .unsupported(layer, message):
-            return "\(layer): \(message)"
         }
     }
 }
@@ -256,7 +251,9 @@ open class Module: CustomStringConvertible {
     /// ``localParameters``, ``localBuffers`` and ``children``: a parameter that no optimizer would
     /// update and no checkpoint would save. Empty for a correct module; the tests check every module
     /// of the library, and a test of your own can check yours.
-    /// - Returns: `TypeName.property` for each unregistered member.
+    /// - Returns: `TypeName.property` for each unregistered member, and `duplicate key K` for a
+    ///   key that two parameters or buffers share (two blocks listed under empty names whose
+    ///   layers have the same names: only one of them would be saved).
     public final func unregisteredMembers() -> [String] {
         var problems: [String] = []
         var visited = Set<ObjectIdentifier>()
@@ -277,7 +274,9 @@ open class Module: CustomStringConvertible {
                             problems.append(label)
                         case let buffer as Buffer where !buffers.contains(ObjectIdentifier(buffer)):
                             problems.append(label)
-                        case let child as Module where child !== module && !children.contains(ObjectIdentifier(child)):
+                        case let child as Module where child !== module && !children.contains(ObjectIdentifier(child))
+                            // A reference up the tree (a parent) is not a child to register.
+                            && !child.namedModules().contains(where: { $0.module === module }):
                             problems.append(label)
                         default:
                             break
@@ -289,6 +288,10 @@ open class Module: CustomStringConvertible {
             for child in module.children { check(child.module) }
         }
         check(self)
+        var seen = Set<String>()
+        for key in namedParameters().map(\.key) + namedBuffers().map(\.key) where !seen.insert(key).inserted {
+            problems.append("duplicate key \(key)")
+        }
         return problems
     }
 
@@ -300,7 +303,7 @@ open class Module: CustomStringConvertible {
         if let object = value as? Module { return [object] }
         let mirror = Mirror(reflecting: value)
         switch mirror.displayStyle {
-        case .optional, .tuple:
+        case .optional, .tuple, .struct, .enum, .dictionary, .set:
             return mirror.children.flatMap { referencedObjects($0.value) }
         case .collection:
             // Arrays of numbers (pooling indices: millions of them) hold nothing to find.
@@ -407,6 +410,10 @@ open class Module: CustomStringConvertible {
 /// A protocol rather than methods of ``Module`` to override, so that a layer without a forward or a
 /// backward pass does not compile. Shapes use PyTorch's layout; every implementation states its own
 /// in one comment line (`[N, C, H, W] -> [N, O, OH, OW]`).
+///
+/// A forward pass changes the layer's state even in evaluation mode (its output buffers, caches
+/// of derived weights), so one layer is run from one thread at a time; ``SoundClassifier``
+/// serialises its calls for that reason.
 public protocol Layer: Module {
     /// The forward pass. In training mode (``Module/isTraining``) keep what the backward pass needs
     /// (usually a reference to the input, which costs no copy).

@@ -43,7 +43,10 @@ extension LayerChain {
         for entry in layers {
             if let key {
                 let keys = Self.leafKeys(of: entry)
-                if keys.last != key, keys.contains(key), let chain = entry.layer as? any LayerChain {
+                if keys.last != key, keys.contains(key) {
+                    guard let chain = entry.layer as? any LayerChain else {
+                        preconditionFailure("\(entry.layer.layerDescription) cannot stop its forward pass at \(key)")
+                    }
                     return LayerProfiler.measure(entry.layer, .forward) { chain.forwardLayers(value, through: Self.innerKey(key, in: entry.name)) }
                 }
                 value = LayerProfiler.measure(entry.layer, .forward) { entry.layer.forward(value) }
@@ -52,6 +55,7 @@ extension LayerChain {
                 value = LayerProfiler.measure(entry.layer, .forward) { entry.layer.forward(value) }
             }
         }
+        if let key { preconditionFailure("\(layerDescription) has no layer \(key)") }
         return value
     }
 
@@ -76,6 +80,7 @@ extension LayerChain {
             }
             gradient = LayerProfiler.measure(entry.layer, .backward) { entry.layer.backward(gradient) }
         }
+        if let key { preconditionFailure("\(layerDescription) has no layer \(key)") }
         return gradient
     }
 

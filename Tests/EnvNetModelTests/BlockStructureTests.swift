@@ -52,6 +52,23 @@ struct BlockStructureTests {
         }
     }
 
+    @Test("Two blocks whose layers would save under one key are reported")
+    func duplicateKeysAreFound() {
+        final class Twins: Module, LayerChain {
+            let first: ConvolutionBlock, second: ConvolutionBlock
+            override init() {
+                var generator = SeededGenerator(seed: 1)
+                first = ConvolutionBlock(names: ("c", "b", "p"), inputChannels: 1, outputChannels: 2, kernelSize: (1, 3), generator: &generator)
+                second = ConvolutionBlock(names: ("c", "b", "p"), inputChannels: 2, outputChannels: 2, kernelSize: (1, 3), generator: &generator)
+                super.init()
+            }
+            var layers: [(name: String, layer: any Layer)] { [("", first), ("", second)] }
+            override var children: [(name: String, module: Module)] { layers.map { ($0.name, $0.layer) } }
+        }
+        let problems = Twins().unregisteredMembers()
+        #expect(problems.contains("duplicate key c.weight") && problems.contains("duplicate key b.running_mean"), "\(problems)")
+    }
+
     @Test("The blocks add no level to the keys: EnvNet's are the interchange names, unique, in forward order")
     func keysAreTheInterchangeNames() {
         let net = EnvNet(configuration: EnvNetConfiguration(classCount: 4, hiddenUnits: 8), seed: 1)
@@ -105,6 +122,21 @@ struct BlockStructureTests {
         }
         #expect(ExecutionOptions.current == outer)
         #expect(ExecutionOptions(threadCount: 0).threadCount == 1)
+        // With one worker every piece runs on the calling thread, in order.
+        var one = outer
+        one.threadCount = 1
+        ExecutionOptions.withOptions(one) {
+            var order: [Int] = []
+            Parallel.forEach(count: 5) { order.append($0) }
+            #expect(order == [0, 1, 2, 3, 4])
+        }
+        // A scope never leaks into the process-wide value, even when that is changed inside it.
+        ExecutionOptions.withOptions(.portable) {
+            let threads = ExecutionOptions.processWide.threadCount
+            ExecutionOptions.processWide.threadCount = threads
+            #expect(ExecutionOptions.processWide.usesWinograd == outer.usesWinograd)
+        }
+        #expect(ExecutionOptions.processWide == outer)
     }
 
     @Test("Winograd on and off give the same convolution; its transformed weights are kept until the weight changes")
@@ -120,14 +152,17 @@ struct BlockStructureTests {
         for (a, b) in zip(fast.scalars, plain.scalars) { difference = max(difference, abs(a - b)); scale = max(scale, abs(b)) }
         #expect(difference <= 1e-4 * scale, "\(difference) at scale \(scale)")
         #expect((fast.scalars != plain.scalars) == WinogradConvolution.isSupported, "Winograd's arithmetic differs in the last bits")
-        let supported = WinogradConvolution.isSupported ? 1 : 0
+        // The transform is kept on every machine; the kernel that reads it needs AVX-512.
         let before = layer.derivedWeightBuildCount
         _ = layer(input)
+        let kept = try #require(layer.winogradWeights())
         _ = layer(input)
         #expect(layer.derivedWeightBuildCount == before, "the cache is reused")
+        #expect(kept == WinogradConvolution.TransformedWeights(layer.weight.value))
         layer.weight.value = layer.weight.value * 2
         let doubled = layer(input)
-        #expect(layer.derivedWeightBuildCount == before + supported, "a new weight is transformed once")
+        #expect(layer.winogradWeights() == WinogradConvolution.TransformedWeights(layer.weight.value), "a new weight is transformed")
+        #expect(layer.winogradWeights() != kept)
         for (a, b) in zip(doubled.scalars, fast.scalars) { #expect(abs(a - 2 * b) <= 1e-4 * scale) }
     }
 }

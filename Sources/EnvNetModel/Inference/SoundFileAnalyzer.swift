@@ -57,11 +57,12 @@ extension SoundClassifier {
         let flag = CancellationFlag()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
+                let options = ExecutionOptions.current  // the caller's, on the analysis thread too
                 Thread.detachNewThread {
-                    continuation.resume(with: Result {
+                    continuation.resume(with: ExecutionOptions.withOptions(options) { Result {
                         try self.analyze(contentsOf: audioURL, request: request, keepingWindows: keepingWindows, progress: progress,
                                          onWindow: nil) { flag.isCancelled }
-                    })
+                    } })
                 }
             }
         } onCancel: {
@@ -91,13 +92,16 @@ extension SoundClassifier {
         AsyncThrowingStream { continuation in
             let flag = CancellationFlag()
             continuation.onTermination = { _ in flag.cancel() }
+            let options = ExecutionOptions.current
             Thread.detachNewThread {
-                do {
-                    _ = try self.analyze(contentsOf: audioURL, request: request, keepingWindows: false, progress: nil,
-                                         onWindow: { continuation.yield($0) }) { flag.isCancelled }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+                ExecutionOptions.withOptions(options) {
+                    do {
+                        _ = try self.analyze(contentsOf: audioURL, request: request, keepingWindows: false, progress: nil,
+                                             onWindow: { continuation.yield($0) }) { flag.isCancelled }
+                        continuation.finish()
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
                 }
             }
         }

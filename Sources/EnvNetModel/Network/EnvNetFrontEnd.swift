@@ -69,19 +69,22 @@ public final class EnvNetFrontEnd: Module, LayerChain {
     /// pool2's output: the fused operation where it applies, else the layers. `[N, 1, 1, L] -> [N, 40, 1, cells]`
     /// - Parameter input: Audio windows.
     public func forward(_ input: Tensor) -> Tensor {
-        if let weights = fusedWeights(), let pooled = FusedFrontEnd.forward(input, weights: weights) { return pooled }
+        if FusedFrontEnd.isSupported, let weights = fusedWeights(), let pooled = FusedFrontEnd.forward(input, weights: weights) {
+            return pooled
+        }
         return forwardLayers(input)
     }
 
     /// Whether the fused operation would run now: every layer in evaluation mode (the whole block,
     /// or the layers of a front end frozen for fine-tuning), a CPU that has the kernel, and the
     /// options in effect allowing it.
-    public var runsFused: Bool { fusedWeights() != nil }
+    public var runsFused: Bool { FusedFrontEnd.isSupported && fusedWeights() != nil }
 
-    /// The folded weights, rebuilt only when a weight or statistic changed; nil when the fused
-    /// path does not apply.
-    private func fusedWeights() -> FusedFrontEnd.Weights? {
-        guard FusedFrontEnd.isSupported, ExecutionOptions.current.usesFusedOperations,
+    /// The folded weights, rebuilt only when a weight or statistic changed; nil when the modes,
+    /// the options or the shapes rule the fused path out. Kept whatever the CPU (folding is
+    /// portable), so the cache behaves, and is tested, the same everywhere.
+    package func fusedWeights() -> FusedFrontEnd.Weights? {
+        guard ExecutionOptions.current.usesFusedOperations,
               !conv1.isTraining, !bn1.isTraining, !conv2.isTraining, !bn2.isTraining, !pool2.isTraining else { return nil }
         let versions = [conv1.weight.version, conv1.bias?.version ?? 0, conv2.weight.version, conv2.bias?.version ?? 0,
                         bn1.version, bn2.version]

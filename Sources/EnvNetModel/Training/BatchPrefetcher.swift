@@ -39,16 +39,22 @@ final class BatchPrefetcher: @unchecked Sendable {
         building = spare ?? Batch(input: Tensor.zeros([0]), targets: Tensor.zeros([0]), labels: [], buildSeconds: 0)
         spare = nil
         group.enter()
+        // The background thread works under the options of the thread that trains.
+        let options = ExecutionOptions.current
         queue.async { [self] in
-            let started = DispatchTime.now().uptimeNanoseconds
-            var batch = building!
-            building = nil  // so that the batch's tensors are uniquely referenced while filled
-            batch.labels = builder.fill(input: &batch.input, targets: &batch.targets, indices: indices, epoch: epoch, firstPosition: firstPosition,
-                                        concurrently: false)
-            batch.buildSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            building = batch
-            group.leave()
+            ExecutionOptions.withOptions(options) { build(indices: indices, epoch: epoch, firstPosition: firstPosition) }
         }
+    }
+
+    private func build(indices: ArraySlice<Int>, epoch: Int, firstPosition: Int) {
+        let started = DispatchTime.now().uptimeNanoseconds
+        var batch = building!
+        building = nil  // so that the batch's tensors are uniquely referenced while filled
+        batch.labels = builder.fill(input: &batch.input, targets: &batch.targets, indices: indices, epoch: epoch, firstPosition: firstPosition,
+                                    concurrently: false)
+        batch.buildSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        building = batch
+        group.leave()
     }
 
     /// Waits for the requested batch and hands it over. The batch stays untouched until the next

@@ -21,9 +21,15 @@ public struct PreparedDataset: Sendable {
     /// The class names, by label.
     public var classNames: [String] { dataset.classNames }
 
-    /// The default cache folder: `$XDG_CACHE_HOME/envnet` or `~/.cache/envnet`.
-    public static var defaultCacheFolder: URL {
-        if let xdg = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"], !xdg.isEmpty {
+    /// The default cache folder: `~/.cache/envnet`. (The `envnet` command uses
+    /// ``cacheFolder(xdgCacheHome:)`` with `$XDG_CACHE_HOME`; the library reads no environment.)
+    public static var defaultCacheFolder: URL { cacheFolder(xdgCacheHome: nil) }
+
+    /// The cache folder of the XDG convention: `<xdgCacheHome>/envnet`, or `~/.cache/envnet`
+    /// when it is nil or empty.
+    /// - Parameter xdgCacheHome: The value of `XDG_CACHE_HOME`, which a program reads and passes.
+    public static func cacheFolder(xdgCacheHome: String?) -> URL {
+        if let xdg = xdgCacheHome, !xdg.isEmpty {
             return URL(fileURLWithPath: xdg).appendingPathComponent("envnet")
         }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/envnet")

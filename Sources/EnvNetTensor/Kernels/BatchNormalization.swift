@@ -29,8 +29,9 @@ public enum BatchNormalization {
 
     /// What the training forward pass keeps for the backward pass, per channel: the batch mean,
     /// the inverse standard deviation, and the affine map `y = x·scale + shift` it applied.
-    public final class SavedStatistics: @unchecked Sendable {
-        // @unchecked: written only by the forward pass that owns it, each channel by one worker.
+    /// Not `Sendable`: the layer that owns it uses it from one thread at a time.
+    public final class SavedStatistics {
+        /// C.
         public let channels: Int
         let mean: UnsafeMutablePointer<Float>
         let inverseStandardDeviation: UnsafeMutablePointer<Float>
@@ -129,6 +130,7 @@ public enum BatchNormalization {
         runningMean runMean: UnsafeMutablePointer<Float>, runningVariance runVar: UnsafeMutablePointer<Float>,
         saved: SavedStatistics, relu: Bool
     ) {
+        precondition(saved.channels == shape.channels, "BatchNormalization.forwardTraining: statistics of \(saved.channels) channels for \(shape.channels)")
         let batch = shape.batch, channels = shape.channels, length = shape.length
         let perChannel = batch * length
         let means = saved.mean, inverses = saved.inverseStandardDeviation, scales = saved.scale, shifts = saved.shift
@@ -221,6 +223,7 @@ public enum BatchNormalization {
         shape: Shape, gamma: UnsafePointer<Float>?, gammaGradient: UnsafeMutablePointer<Float>?,
         betaGradient: UnsafeMutablePointer<Float>?, saved: SavedStatistics, relu fusedReLU: Bool
     ) {
+        precondition(saved.channels == shape.channels, "BatchNormalization.backward: statistics of \(saved.channels) channels for \(shape.channels)")
         let batch = shape.batch, channels = shape.channels, length = shape.length
         let count = Float(batch * length)
         let means = saved.mean, inverses = saved.inverseStandardDeviation, scales = saved.scale, shifts = saved.shift

@@ -17,7 +17,7 @@ public enum FusedFrontEnd {
     public static let isSupported = envnet_winograd_available() != 0
 
     /// The front end's weights with BatchNorm folded in and conv2 in the Winograd domain.
-    public struct Weights: Sendable {
+    public struct Weights: Sendable, Equatable {
         let conv1Weights: [Float]
         let conv1Shift: [Float]
         let conv2Transformed: [Float]

@@ -9,15 +9,26 @@ public enum Parallel {
     public static var workerCount: Int { ExecutionOptions.current.threadCount }
 
     /// Runs `body(index)` for every index in `0..<count`, spread over the workers; returns when all are done.
+    ///
+    /// At most ``workerCount`` pieces run at once: with fewer workers than cores, that many
+    /// threads take the indices in turn (Dispatch alone would use every core).
     public static func forEach(count: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
-        if count == 1 || workerCount == 1 {
+        let workers = workerCount
+        if count == 1 || workers == 1 {
             for index in 0..<count { body(index) }
             return
         }
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendableBox(body)
-            DispatchQueue.concurrentPerform(iterations: count) { index in box.value(index) }
+            if count <= workers || workers >= ProcessInfo.processInfo.activeProcessorCount {
+                DispatchQueue.concurrentPerform(iterations: count) { index in box.value(index) }
+            } else {
+                let next = IndexDispenser(count: count)
+                DispatchQueue.concurrentPerform(iterations: workers) { _ in
+                    while let index = next.take() { box.value(index) }
+                }
+            }
         }
     }
 
@@ -40,4 +51,22 @@ public enum Parallel {
 struct UncheckedSendableBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// Hands out `0..<count` one index at a time to the threads of a capped ``Parallel/forEach(count:_:)``.
+/// `@unchecked Sendable` is sound: `next` is reached only under `lock`.
+private final class IndexDispenser: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private let count: Int
+
+    init(count: Int) { self.count = count }
+
+    func take() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard next < count else { return nil }
+        next += 1
+        return next - 1
+    }
 }

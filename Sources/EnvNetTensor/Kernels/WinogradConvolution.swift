@@ -37,7 +37,7 @@ public enum WinogradConvolution {
     }
 
     /// Filters `[O, C, 1, 8]` in the Winograd domain the kernel reads, `[11][C][O]`.
-    public struct TransformedWeights: Sendable {
+    public struct TransformedWeights: Sendable, Equatable {
         /// Output channels.
         public let outputChannels: Int
         /// Input channels.

@@ -3,14 +3,13 @@ import Foundation
 /// How the library computes: how many threads its kernels use and which fast paths they may take.
 ///
 /// One value holds every such setting, and a program or a test sets it at run time; the library
-/// reads no environment variable. The process-wide value starts at ``automatic`` and is changed with
-/// ``current``; ``withOptions(_:_:)`` overrides it for one task (and the work it runs synchronously),
-/// which is how tests compare paths while other tests run beside them.
+/// reads no environment variable. The process-wide value starts at ``automatic`` and is changed
+/// through ``processWide``; ``withOptions(_:_:)`` overrides it for one task (and the work it runs
+/// synchronously), which is how tests compare paths while other tests run beside them.
+/// ``current`` is the value in effect.
 ///
 /// ```swift
-/// var options = ExecutionOptions.current
-/// options.threadCount = 2
-/// ExecutionOptions.current = options            // the whole process
+/// ExecutionOptions.processWide.threadCount = 2   // the whole process
 ///
 /// let plain = ExecutionOptions.withOptions(.portable) { network(input) }   // one computation
 /// ```
@@ -53,15 +52,27 @@ public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
         "\(threadCount) threads, Winograd \(usesWinograd ? "on" : "off"), fused operations \(usesFusedOperations ? "on" : "off")"
     }
 
-    /// The options in effect here: the innermost ``withOptions(_:_:)`` of this task, else the
-    /// process-wide value. Setting it changes the process-wide value.
-    public static var current: ExecutionOptions {
-        get { scoped ?? processWide.value }
-        set { processWide.value = newValue }
+    /// The options in effect here: the innermost ``withOptions(_:_:)`` of this task, else
+    /// ``processWide``.
+    public static var current: ExecutionOptions { scoped ?? storedProcessWide.value }
+
+    /// The options of every task that does not override them. A change in place
+    /// (`ExecutionOptions.processWide.threadCount = 2`) happens under one lock, so concurrent
+    /// changes do not lose each other, and a scope of ``withOptions(_:_:)`` never leaks into it.
+    public static var processWide: ExecutionOptions {
+        get { storedProcessWide.value }
+        set { storedProcessWide.value = newValue }
+        _modify {
+            storedProcessWide.lock.lock()
+            defer { storedProcessWide.lock.unlock() }
+            yield &storedProcessWide.unlockedValue
+        }
     }
 
-    /// Runs `body` with `options` in effect for this task and what it runs synchronously (the
-    /// kernels' worker threads included, which read the options on the calling thread).
+    /// Runs `body` with `options` in effect for this task and what it runs synchronously. The
+    /// kernels choose their paths and thread counts on the calling thread, so their workers follow;
+    /// work the library moves to threads of its own (file analysis, batch preparation) takes the
+    /// options in effect where it was started.
     /// - Parameters:
     ///   - options: The options for the duration of `body`.
     ///   - body: The work.
@@ -71,12 +82,12 @@ public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
     }
 
     @TaskLocal private static var scoped: ExecutionOptions?
-    private static let processWide = LockedValue(ExecutionOptions())
+    private static let storedProcessWide = LockedValue(ExecutionOptions())
 }
 
 /// A value behind a lock. `@unchecked Sendable` is sound: the value is reached only under the lock.
 final class LockedValue<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
+    let lock = NSLock()
     private var stored: Value
 
     init(_ value: Value) { stored = value }
@@ -84,5 +95,11 @@ final class LockedValue<Value: Sendable>: @unchecked Sendable {
     var value: Value {
         get { lock.lock(); defer { lock.unlock() }; return stored }
         set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+
+    /// The value for a caller that holds ``lock``.
+    var unlockedValue: Value {
+        get { stored }
+        set { stored = newValue }
     }
 }

@@ -8,6 +8,10 @@ public enum Parallel {
     /// How many pieces of work run at once.
     public static var workerCount: Int { ExecutionOptions.current.threadCount }
 
+    /// The active cores, read once: Foundation reads the affinity mask and cgroup files for it,
+    /// too slow for every parallel loop.
+    static let processorCount = Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
+
     /// Runs `body(index)` for every index in `0..<count`, spread over the workers; returns when all are done.
     ///
     /// At most ``workerCount`` pieces run at once: with fewer workers than cores, that many
@@ -21,7 +25,7 @@ public enum Parallel {
         }
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendableBox(body)
-            if count <= workers || workers >= ProcessInfo.processInfo.activeProcessorCount {
+            if count <= workers || workers >= processorCount {
                 DispatchQueue.concurrentPerform(iterations: count) { index in box.value(index) }
             } else {
                 let next = IndexDispenser(count: count)

@@ -36,7 +36,7 @@ public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
     ///   - convolutionTileElements: The im2col tile budget.
     public init(threadCount: Int? = nil, usesWinograd: Bool = true, usesFusedOperations: Bool = true,
                 convolutionTileElements: Int = 262_144) {
-        self.threadCount = Swift.max(1, threadCount ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.threadCount = Swift.max(1, threadCount ?? Parallel.processorCount)
         self.usesWinograd = usesWinograd
         self.usesFusedOperations = usesFusedOperations
         self.convolutionTileElements = Swift.max(1024, convolutionTileElements)

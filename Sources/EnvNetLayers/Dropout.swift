@@ -10,7 +10,30 @@ public final class Dropout: Module, Layer {
     /// The probability of zeroing an element, in `[0, 1]`.
     public let probability: Float
     /// The source of the masks; its state advances with every training-mode forward pass.
+    /// Not used while ``sampleStreams`` is set.
     public var generator: SeededGenerator
+
+    /// Where each sample's mask comes from when it must not depend on the batch around it.
+    public struct SampleStreams: Sendable, Equatable {
+        /// The seed of every sample's generator.
+        public var seed: UInt64
+        /// The stream of the batch's first sample; sample `n` of the batch uses `stream + n`.
+        public var firstStream: UInt64
+
+        /// - Parameters:
+        ///   - seed: The seed of every sample's generator.
+        ///   - firstStream: The stream of the batch's first sample.
+        public init(seed: UInt64, firstStream: UInt64) {
+            self.seed = seed
+            self.firstStream = firstStream
+        }
+    }
+
+    /// Per-sample masks: when set, row `n` of a batch (axis 0) draws its mask from
+    /// `SeededGenerator(seed: seed, stream: firstStream + n)`. A trainer keys the streams by the
+    /// sample's position in the global batch, so a sample gets the same mask whether the batch is
+    /// trained whole or split over processes. Nil (the default) draws from ``generator`` in order.
+    public var sampleStreams: SampleStreams?
 
     private var output = Tensor.zeros([0])
     private var gradientInput = Tensor.zeros([0])
@@ -55,11 +78,22 @@ public final class Dropout: Module, Layer {
         let keepScale: Float = probability < 1 ? 1 / (1 - probability) : 0
         // Compare 53-bit uniforms with p, as a Bernoulli(1 − p) keep decision per element.
         let threshold = Double(probability)
-        for index in 0..<input.count {
-            let keep = generator.nextUnitDouble() >= threshold
-            let factor: Float = keep ? keepScale : 0
-            m[index] = factor
-            y[index] = x[index] * factor
+        func fill(_ range: Range<Int>, from generator: inout SeededGenerator) {
+            for index in range {
+                let keep = generator.nextUnitDouble() >= threshold
+                let factor: Float = keep ? keepScale : 0
+                m[index] = factor
+                y[index] = x[index] * factor
+            }
+        }
+        if let streams = sampleStreams, input.rank >= 1, input.shape[0] > 0 {
+            let rows = input.shape[0], perRow = input.count / rows
+            for row in 0..<rows {
+                var rowGenerator = SeededGenerator(seed: streams.seed, stream: streams.firstStream &+ UInt64(row))
+                fill(row * perRow..<(row + 1) * perRow, from: &rowGenerator)
+            }
+        } else {
+            fill(0..<input.count, from: &generator)
         }
         withExtendedLifetime(input) {}
         hasForward = true

@@ -46,6 +46,10 @@ public class BatchNorm: Module, Layer {
     /// layer before (its own convolution) does not read that tensor after the forward pass.
     package var reusesInputStorageForGradient = false
 
+    /// Combines the batch statistics across the processes of a data-parallel job (synchronised
+    /// BatchNorm), in the forward and the backward pass; nil (the default) uses this batch alone.
+    public var statisticsReducer: (any BatchNormalization.StatisticsReducer)?
+
     private var output = Tensor.zeros([0])
     private var gradientInput = Tensor.zeros([0])
     private var cachedInput: Tensor?
@@ -136,7 +140,7 @@ public class BatchNorm: Module, Layer {
             BatchNormalization.forwardTraining(
                 input: input.readPointer, output: output.writePointer, shape: shape, gamma: gammaTensor?.readPointer,
                 beta: betaTensor?.readPointer, epsilon: epsilon, momentum: momentum, runningMean: runningMean.value.writePointer,
-                runningVariance: runningVariance.value.writePointer, saved: saved, relu: fusedReLU)
+                runningVariance: runningVariance.value.writePointer, saved: saved, relu: fusedReLU, reducer: statisticsReducer)
             cachedInput = input
         } else {
             let mean = runningMean.value.contiguous(), variance = runningVariance.value.contiguous()
@@ -176,7 +180,7 @@ public class BatchNorm: Module, Layer {
             input: input.readPointer, gradientOutput: gradientOutput.readPointer,
             gradientInput: inPlace ? input.writePointer : gradientInput.writePointer, shape: shape, gamma: gammaTensor?.readPointer,
             gammaGradient: weight.map { $0.gradient.writePointer }, betaGradient: bias.map { $0.gradient.writePointer },
-            saved: saved, relu: fusedReLU)
+            saved: saved, relu: fusedReLU, reducer: statisticsReducer)
         withExtendedLifetime((input, gradientOutput, gammaTensor, weight, bias)) {}
         return inPlace ? input : gradientInput
     }

@@ -30,6 +30,94 @@ struct BehaviorTests {
         #expect(Dropout(probability: 0, seed: 1)(input) == input)
         #expect(Dropout(probability: 1, seed: 1)(input) == Tensor.zeros(input.shape))
     }
+    /// Stands in for the other process of a two-process job: records this process's local sums,
+    /// and merges in the other's when it has them (rank 0's statistics first, as an allgather of
+    /// the ranks' statistics would).
+    final class RecordingReducer: BatchNormalization.StatisticsReducer {
+        var moments: [BatchNormalization.Moments] = []
+        var sums: [Double] = []
+        var otherMoments: [BatchNormalization.Moments]?
+        var otherSums: [Double]?
+        let isFirst: Bool
+
+        init(isFirst: Bool) { self.isFirst = isFirst }
+
+        func combine(_ local: inout [BatchNormalization.Moments]) {
+            moments = local
+            if let otherMoments { local = zip(local, otherMoments).map { isFirst ? $0.merged(with: $1) : $1.merged(with: $0) } }
+        }
+
+        func sum(_ local: inout [Double]) {
+            sums = local
+            if let otherSums { local = zip(local, otherSums).map { $0 + $1 } }
+        }
+    }
+
+    @Test("Synchronised BatchNorm: two halves with each other's statistics equal the whole batch")
+    func synchronisedBatchNorm() {
+        var generator = SeededGenerator(seed: 41)
+        let shape = [4, 3, 2, 10]
+        let input = Tensor.normal(shape, mean: 2, standardDeviation: 3, generator: &generator)
+        let upstream = Tensor.normal(shape, generator: &generator)
+        func layer(_ reducer: RecordingReducer? = nil) -> BatchNorm2d {
+            let norm = BatchNorm2d(featureCount: 3, fusedReLU: true)
+            norm.weight!.value = Tensor([0.5, -1.5, 2], shape: [3])
+            norm.bias!.value = Tensor([0.1, 0.2, -0.3], shape: [3])
+            norm.statisticsReducer = reducer
+            return norm
+        }
+        func half(_ tensor: Tensor, _ index: Int) -> Tensor { tensor.narrowed(axis: 0, start: 2 * index, length: 2).contiguous() }
+        let whole = layer()
+        let wholeOutput = whole(input)
+        let wholeGradient = whole.backward(upstream)
+
+        // Each half's local statistics, as each process would compute them.
+        let probes = [RecordingReducer(isFirst: true), RecordingReducer(isFirst: false)]
+        for index in 0..<2 { _ = layer(probes[index])(half(input, index)) }
+        // The two processes, each with the other's statistics.
+        let reducers = [RecordingReducer(isFirst: true), RecordingReducer(isFirst: false)]
+        reducers[0].otherMoments = probes[1].moments
+        reducers[1].otherMoments = probes[0].moments
+        let ranks = [layer(reducers[0]), layer(reducers[1])]
+        let outputs = (0..<2).map { ranks[$0](half(input, $0)) }
+        // The second's local backward sums first (they need only the combined statistics), then the first's backward with them.
+        _ = ranks[1].backward(half(upstream, 1))
+        reducers[0].otherSums = reducers[1].sums
+        let firstGradient = ranks[0].backward(half(upstream, 0))
+        for index in 0..<2 {
+            expectClose(outputs[index], half(wholeOutput, index), "output of half \(index)")
+            expectClose(ranks[index].runningMean.value, whole.runningMean.value, "running mean of half \(index)")
+            expectClose(ranks[index].runningVariance.value, whole.runningVariance.value, "running variance of half \(index)")
+        }
+        expectClose(firstGradient, half(wholeGradient, 0), "input gradient")
+        // The scale and shift gradients are each process's share: the two shares add up to the whole.
+        expectClose(ranks[0].weight!.gradient + ranks[1].weight!.gradient, whole.weight!.gradient, "scale gradient")
+        expectClose(ranks[0].bias!.gradient + ranks[1].bias!.gradient, whole.bias!.gradient, "shift gradient")
+        // Without a reducer a half is normalised with its own statistics, which differ.
+        #expect(layer()(half(input, 0)).scalars != outputs[0].scalars)
+    }
+
+    @Test("Per-sample dropout streams give a sample the same mask whether its batch is whole or split")
+    func perSampleDropoutStreams() {
+        var generator = SeededGenerator(seed: 3)
+        let input = Tensor.normal([4, 6], generator: &generator)
+        let whole = Dropout(probability: 0.5, seed: 1)
+        whole.sampleStreams = Dropout.SampleStreams(seed: 9, firstStream: 100)
+        let wholeOutput = whole(input).scalars
+        // Two halves, as two processes of a data-parallel job would see them.
+        var halves: [Float] = []
+        for half in 0..<2 {
+            let layer = Dropout(probability: 0.5, seed: 2)  // its own generator plays no part
+            layer.sampleStreams = Dropout.SampleStreams(seed: 9, firstStream: 100 + UInt64(2 * half))
+            halves += layer(input.narrowed(axis: 0, start: 2 * half, length: 2).contiguous()).scalars
+        }
+        #expect(halves == wholeOutput)
+        // Different positions draw different masks, and the backward pass uses the same mask.
+        #expect(Array(wholeOutput[0..<6]).map { $0 == 0 } != Array(wholeOutput[6..<12]).map { $0 == 0 })
+        let gradient = whole.backward(Tensor.ones([4, 6])).scalars
+        #expect(zip(gradient, wholeOutput).allSatisfy { ($0 == 0) == ($1 == 0) })
+    }
+
 
     @Test("BatchNorm: batch statistics in training (biased to normalise, unbiased for the running average), running statistics in evaluation")
     func batchNormModes() {

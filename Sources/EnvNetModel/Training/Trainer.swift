@@ -236,7 +236,6 @@ public final class Trainer {
             let frozen = frozenLayers
             for leaf in network.namedLeaves() where frozen.contains(leaf.key) { leaf.module.eval() }
             let trainable = network.namedParameters().filter { !frozen.contains(String($0.key.prefix { $0 != "." })) }
-            reseedDropout(epoch: epoch)
             let order = builder.order(epoch: epoch)
             var lossTotal: Double = 0, correct = 0
             var buildSeconds: Double = 0, waitSeconds: Double = 0
@@ -251,6 +250,7 @@ public final class Trainer {
                 buildSeconds += current.buildSeconds
                 if step + 1 < steps { prefetcher.request(indices: clipIndices(ofStep: step + 1), epoch: epoch, firstPosition: (step + 1) * batch) }
                 let input = current.input, targets = current.targets, labels = current.labels
+                setDropoutStreams(epoch: epoch, firstPosition: step * batch)
                 network.zeroGradients()
                 let logits = network(input)
                 let loss = configuration.betweenClassLearning
@@ -312,14 +312,22 @@ public final class Trainer {
         return nil
     }
 
-    /// Dropout masks come from generators reset at every epoch, so a resumed epoch draws the same masks.
-    private func reseedDropout(epoch: Int) {
-        // The stream is keyed by the layer's position counting the network itself as 0 (dropout5 is
-        // 16, dropout6 19), as since the first release, so that older checkpoints resume the same.
-        let leaves = network.namedLeaves()
-        for dropout in network.dropouts {
-            let index = (leaves.firstIndex { $0.module === dropout } ?? 0) + 1
-            dropout.generator = SeededGenerator(seed: configuration.seed, stream: 0x4452_4F50_0000 &+ UInt64(epoch) << 8 &+ UInt64(index))
+    /// Keys every sample's dropout masks by the seed, the epoch, the layer and the sample's
+    /// position in the epoch, so that a resumed epoch draws the same masks and a sample's mask
+    /// does not depend on the batch it is trained in, nor on how a batch is split over processes.
+    /// - Parameters:
+    ///   - epoch: The epoch, from 0.
+    ///   - firstPosition: The position in the epoch of the batch's first sample.
+    func setDropoutStreams(epoch: Int, firstPosition: Int) {
+        for (layer, dropout) in network.dropouts.enumerated() {
+            dropout.sampleStreams = Dropout.SampleStreams(seed: configuration.seed,
+                                                          firstStream: Self.dropoutStream(layer: layer, epoch: epoch, position: firstPosition))
         }
+    }
+
+    /// The stream of one sample's mask in dropout layer `layer`: `0x44` (D) in the top byte, the
+    /// layer, the epoch, then the position (fewer than 2^28 samples per epoch).
+    static func dropoutStream(layer: Int, epoch: Int, position: Int) -> UInt64 {
+        0x44 << 56 | UInt64(layer & 0xFF) << 48 | UInt64(epoch & 0xF_FFFF) << 28 | UInt64(position & 0xFFF_FFFF)
     }
 }

@@ -33,6 +33,9 @@ public enum BatchNormalization {
     public final class SavedStatistics {
         /// C.
         public let channels: Int
+        /// The values per channel the statistics were taken over (of every process's batch when
+        /// a reducer combined them).
+        var count: Double = 0
         let mean: UnsafeMutablePointer<Float>
         let inverseStandardDeviation: UnsafeMutablePointer<Float>
         let scale: UnsafeMutablePointer<Float>
@@ -105,13 +108,59 @@ public enum BatchNormalization {
         (gamma ?? 1) / (variance + epsilon).squareRoot()
     }
 
+    /// One channel's batch statistics: the number of values, their mean, and the sum of squared
+    /// deviations from it.
+    public struct Moments: Sendable, Equatable {
+        /// The number of values.
+        public var count: Double
+        /// Their mean.
+        public var mean: Double
+        /// Σ (x − mean)².
+        public var squares: Double
+
+        /// - Parameters:
+        ///   - count: The number of values.
+        ///   - mean: Their mean.
+        ///   - squares: Σ (x − mean)².
+        public init(count: Double, mean: Double, squares: Double) {
+            self.count = count
+            self.mean = mean
+            self.squares = squares
+        }
+
+        /// The statistics of both sets of values together (Chan's formula), as the kernel merges
+        /// rows: a reducer that merges the processes' statistics in rank order gets those of the
+        /// whole batch up to the order of summation.
+        /// - Parameter other: The statistics of the other values.
+        public func merged(with other: Moments) -> Moments {
+            let total = count + other.count
+            guard total > 0 else { return self }
+            let delta = other.mean - mean
+            return Moments(count: total, mean: mean + delta * other.count / total,
+                           squares: squares + other.squares + delta * delta * count * other.count / total)
+        }
+    }
+
+    /// Combines BatchNorm's per-channel sums across the processes of a data-parallel job
+    /// (synchronised BatchNorm): with it, N processes that each hold 1/N of a batch normalise with
+    /// the statistics of the whole batch, as one process holding all of it would.
+    public protocol StatisticsReducer: AnyObject {
+        /// Replaces each channel's local statistics by those of every process's values together.
+        /// - Parameter moments: One entry per channel.
+        func combine(_ moments: inout [Moments])
+        /// Replaces `values` by their sums over the processes (the backward pass's Σdy and
+        /// Σdy·(x − mean), two per channel).
+        /// - Parameter values: The local sums.
+        func sum(_ values: inout [Double])
+    }
+
     // MARK: - Forward
 
     /// The training forward pass. `[N, C, L] -> [N, C, L]`
     ///
     /// Normalises each channel with the batch mean and biased variance, applies `gamma`, `beta`
     /// (and ReLU with `relu`), moves the running statistics towards the batch's with the unbiased
-    /// variance, and fills `saved` for ``backward(input:gradientOutput:gradientInput:shape:gamma:gammaGradient:betaGradient:saved:relu:)``.
+    /// variance, and fills `saved` for ``backward(input:gradientOutput:gradientInput:shape:gamma:gammaGradient:betaGradient:saved:relu:reducer:)``.
     /// - Parameters:
     ///   - input: x, `[N, C, L]`, more than one value per channel.
     ///   - output: y, same size (may not alias `input`).
@@ -124,46 +173,60 @@ public enum BatchNormalization {
     ///   - runningVariance: `[C]`, updated.
     ///   - saved: Receives what the backward pass needs.
     ///   - relu: Whether to apply ReLU.
+    ///   - reducer: Combines the statistics across processes (synchronised BatchNorm); nil for
+    ///     this batch alone.
     public static func forwardTraining(
         input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, shape: Shape,
         gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, epsilon: Float, momentum: Float,
         runningMean runMean: UnsafeMutablePointer<Float>, runningVariance runVar: UnsafeMutablePointer<Float>,
-        saved: SavedStatistics, relu: Bool
+        saved: SavedStatistics, relu: Bool, reducer: (any StatisticsReducer)? = nil
     ) {
         precondition(saved.channels == shape.channels, "BatchNormalization.forwardTraining: statistics of \(saved.channels) channels for \(shape.channels)")
         let batch = shape.batch, channels = shape.channels, length = shape.length
-        let perChannel = batch * length
-        let means = saved.mean, inverses = saved.inverseStandardDeviation, scales = saved.scale, shifts = saved.shift
-        Parallel.forEach(count: channels) { channel in
-            // One pass over the data: each row's moments about a shift close to its values
-            // (the mean so far; for the first row, the mean of its first values), so little
-            // cancellation, merged across rows in Double with Chan's formula. A second pass
-            // over an activation-sized tensor cost more.
-            var count: Double = 0, runningMean: Double = 0, squares: Double = 0
-            for n in 0..<batch {
-                let start = x + (n * channels + channel) * length
-                let shift = n == 0 ? Float(rowSum(start, Swift.min(length, 64)) / Double(Swift.max(Swift.min(length, 64), 1)))
-                                   : Float(runningMean)
-                let row = rowMoments(start, length, shift: shift)
-                let merged = count + row.count
-                let delta = row.mean - runningMean
-                runningMean += delta * row.count / merged
-                squares += row.squares + delta * delta * count * row.count / merged
-                count = merged
+        var moments = [Moments](repeating: Moments(count: 0, mean: 0, squares: 0), count: channels)
+        moments.withUnsafeMutableBufferPointer { moments in
+            Parallel.forEach(count: channels) { channel in
+                // One pass over the data: each row's moments about a shift close to its values
+                // (the mean so far; for the first row, the mean of its first values), so little
+                // cancellation, merged across rows in Double with Chan's formula. A second pass
+                // over an activation-sized tensor cost more.
+                var count: Double = 0, runningMean: Double = 0, squares: Double = 0
+                for n in 0..<batch {
+                    let start = x + (n * channels + channel) * length
+                    let shift = n == 0 ? Float(rowSum(start, Swift.min(length, 64)) / Double(Swift.max(Swift.min(length, 64), 1)))
+                                       : Float(runningMean)
+                    let row = rowMoments(start, length, shift: shift)
+                    let merged = count + row.count
+                    let delta = row.mean - runningMean
+                    runningMean += delta * row.count / merged
+                    squares += row.squares + delta * delta * count * row.count / merged
+                    count = merged
+                }
+                moments[channel] = Moments(count: count, mean: runningMean, squares: squares)
             }
-            let mean = Float(runningMean)
-            let variance = squares / Double(perChannel)
-            let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
-            means[channel] = mean
-            inverses[channel] = inverse
-            let scale = (gamma?[channel] ?? 1) * inverse
-            let shift = (beta?[channel] ?? 0) - mean * scale
-            scales[channel] = scale
-            shifts[channel] = shift
-            applyAffine(x, y, shape: shape, channel: channel, scale: scale, shift: shift, relu: relu)
-            let unbiased = Float(squares / Double(perChannel - 1))
-            runMean[channel] = (1 - momentum) * runMean[channel] + momentum * mean
-            runVar[channel] = (1 - momentum) * runVar[channel] + momentum * unbiased
+        }
+        reducer?.combine(&moments)
+        precondition(moments.count == channels && moments.allSatisfy { $0.count > 1 },
+                     "BatchNormalization.forwardTraining: the reducer returned statistics of \(moments.count) channels or of one value")
+        saved.count = moments.first?.count ?? 0
+        let means = saved.mean, inverses = saved.inverseStandardDeviation, scales = saved.scale, shifts = saved.shift
+        moments.withUnsafeBufferPointer { moments in
+            Parallel.forEach(count: channels) { channel in
+                let channelMoments = moments[channel]
+                let mean = Float(channelMoments.mean)
+                let variance = channelMoments.squares / channelMoments.count
+                let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
+                means[channel] = mean
+                inverses[channel] = inverse
+                let scale = (gamma?[channel] ?? 1) * inverse
+                let shift = (beta?[channel] ?? 0) - mean * scale
+                scales[channel] = scale
+                shifts[channel] = shift
+                applyAffine(x, y, shape: shape, channel: channel, scale: scale, shift: shift, relu: relu)
+                let unbiased = Float(channelMoments.squares / (channelMoments.count - 1))
+                runMean[channel] = (1 - momentum) * runMean[channel] + momentum * mean
+                runVar[channel] = (1 - momentum) * runVar[channel] + momentum * unbiased
+            }
         }
     }
 
@@ -202,7 +265,7 @@ public enum BatchNormalization {
 
     // MARK: - Backward
 
-    /// The backward pass of the last ``forwardTraining(input:output:shape:gamma:beta:epsilon:momentum:runningMean:runningVariance:saved:relu:)``.
+    /// The backward pass of the last ``forwardTraining(input:output:shape:gamma:beta:epsilon:momentum:runningMean:runningVariance:saved:relu:reducer:)``.
     /// `[N, C, L] -> [N, C, L]`
     ///
     /// Adds the scale and shift gradients and writes the input gradient through the batch
@@ -218,47 +281,67 @@ public enum BatchNormalization {
     ///   - betaGradient: Accumulates dβ `[C]`, or nil.
     ///   - saved: What the forward pass kept.
     ///   - relu: Whether the forward pass applied ReLU (its mask is recomputed from x).
+    ///   - reducer: Sums Σdy and Σdy·(x − mean) across processes, as in the forward pass; the
+    ///     scale and shift gradients stay this process's share.
     public static func backward(
         input x: UnsafePointer<Float>, gradientOutput dy: UnsafePointer<Float>, gradientInput dx: UnsafeMutablePointer<Float>,
         shape: Shape, gamma: UnsafePointer<Float>?, gammaGradient: UnsafeMutablePointer<Float>?,
-        betaGradient: UnsafeMutablePointer<Float>?, saved: SavedStatistics, relu fusedReLU: Bool
+        betaGradient: UnsafeMutablePointer<Float>?, saved: SavedStatistics, relu fusedReLU: Bool,
+        reducer: (any StatisticsReducer)? = nil
     ) {
         precondition(saved.channels == shape.channels, "BatchNormalization.backward: statistics of \(saved.channels) channels for \(shape.channels)")
         let batch = shape.batch, channels = shape.channels, length = shape.length
-        let count = Float(batch * length)
+        // The statistics' count: this batch's, or every process's when a reducer combined them.
+        let count = Float(saved.count)
         let means = saved.mean, inverses = saved.inverseStandardDeviation, scales = saved.scale, shifts = saved.shift
-        Parallel.forEach(count: channels) { channel in
-            let mean = means[channel], inverse = inverses[channel]
-            let scale = scales[channel], shift = shifts[channel]
-            var sumGradient: Double = 0, sumGradientCentered: Double = 0
-            for n in 0..<batch {
-                let offset = (n * channels + channel) * length
-                let sums = fusedReLU
-                    ? maskedRowSumAndCenteredDot(dy + offset, x + offset, length, mean, scale, shift)
-                    : rowSumAndCenteredDot(dy + offset, x + offset, length, mean)
-                sumGradient += sums.sum
-                sumGradientCentered += sums.dot
+        // Σdy and Σdy·(x − mean) per channel, side by side.
+        var sums = [Double](repeating: 0, count: 2 * channels)
+        sums.withUnsafeMutableBufferPointer { sums in
+            Parallel.forEach(count: channels) { channel in
+                let mean = means[channel], scale = scales[channel], shift = shifts[channel]
+                var sumGradient: Double = 0, sumGradientCentered: Double = 0
+                for n in 0..<batch {
+                    let offset = (n * channels + channel) * length
+                    let row = fusedReLU
+                        ? maskedRowSumAndCenteredDot(dy + offset, x + offset, length, mean, scale, shift)
+                        : rowSumAndCenteredDot(dy + offset, x + offset, length, mean)
+                    sumGradient += row.sum
+                    sumGradientCentered += row.dot
+                }
+                sums[2 * channel] = sumGradient
+                sums[2 * channel + 1] = sumGradientCentered
+                // The parameters' gradients are this process's share; the gradient allreduce sums them.
+                let inverse = inverses[channel]
+                gammaGradient?[channel] += Float(sumGradientCentered) * inverse
+                betaGradient?[channel] += Float(sumGradient)
             }
-            // Σ dy·x̂ = inverse · Σ dy·(x − mean)
-            let sumGradientNormalized = Float(sumGradientCentered) * inverse
-            gammaGradient?[channel] += sumGradientNormalized
-            betaGradient?[channel] += Float(sumGradient)
-            // dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
-            let factor = (gamma?[channel] ?? 1) * inverse
-            let meanGradient = Float(sumGradient) / count
-            let slope = sumGradientNormalized * inverse / count  // multiplies (x − mean)
-            for n in 0..<batch {
-                let offset = (n * channels + channel) * length
-                let dyRow = dy + offset, xRow = x + offset, dxRow = dx + offset
-                if fusedReLU {
-                    for i in 0..<length {
-                        let value = xRow[i], upstream = dyRow[i]
-                        let gradient: Float = value * scale + shift > 0 ? upstream : 0
-                        dxRow[i] = factor * (gradient - meanGradient - (value - mean) * slope)
-                    }
-                } else {
-                    for i in 0..<length {
-                        dxRow[i] = factor * (dyRow[i] - meanGradient - (xRow[i] - mean) * slope)
+        }
+        reducer?.sum(&sums)
+        precondition(sums.count == 2 * channels, "BatchNormalization.backward: the reducer returned \(sums.count) sums for \(channels) channels")
+        sums.withUnsafeBufferPointer { sums in
+            Parallel.forEach(count: channels) { channel in
+                let mean = means[channel], inverse = inverses[channel]
+                let scale = scales[channel], shift = shifts[channel]
+                let sumGradient = sums[2 * channel], sumGradientCentered = sums[2 * channel + 1]
+                // Σ dy·x̂ = inverse · Σ dy·(x − mean)
+                let sumGradientNormalized = Float(sumGradientCentered) * inverse
+                // dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
+                let factor = (gamma?[channel] ?? 1) * inverse
+                let meanGradient = Float(sumGradient) / count
+                let slope = sumGradientNormalized * inverse / count  // multiplies (x − mean)
+                for n in 0..<batch {
+                    let offset = (n * channels + channel) * length
+                    let dyRow = dy + offset, xRow = x + offset, dxRow = dx + offset
+                    if fusedReLU {
+                        for i in 0..<length {
+                            let value = xRow[i], upstream = dyRow[i]
+                            let gradient: Float = value * scale + shift > 0 ? upstream : 0
+                            dxRow[i] = factor * (gradient - meanGradient - (value - mean) * slope)
+                        }
+                    } else {
+                        for i in 0..<length {
+                            dxRow[i] = factor * (dyRow[i] - meanGradient - (xRow[i] - mean) * slope)
+                        }
                     }
                 }
             }

@@ -79,6 +79,7 @@ extension LayerChain {
                 }
             }
             gradient = LayerProfiler.measure(entry.layer, .backward) { entry.layer.backward(gradient) }
+            BackwardObserver.layerFinished(entry.layer)
         }
         if let key { preconditionFailure("\(layerDescription) has no layer \(key)") }
         return gradient
@@ -209,5 +210,36 @@ public final class LayerProfiler: @unchecked Sendable {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         profiler.lock.withLock { profiler.samples.append(Sample(layer: ObjectIdentifier(layer), phase: phase, seconds: seconds)) }
         return result
+    }
+}
+
+/// Hears of every layer whose backward pass the loops of ``LayerChain`` have finished, at every
+/// level (the layers of a block, then the block), on the thread that runs the backward pass.
+///
+/// Data-parallel training uses it to start summing a layer's gradients over the processes while
+/// the layers before it are still running their backward passes. Outside ``observe(_:during:)``
+/// the cost is one task-local read per layer.
+public final class BackwardObserver: @unchecked Sendable {
+    // @unchecked: `handler` is called only on the thread that runs `observe`'s body.
+    private let handler: (any Layer) -> Void
+
+    @TaskLocal private static var current: BackwardObserver?
+
+    private init(handler: @escaping (any Layer) -> Void) {
+        self.handler = handler
+    }
+
+    /// Runs `body`, calling `handler` with each layer as soon as its backward pass has finished
+    /// (its parameters' gradients are then final for this pass).
+    /// - Parameters:
+    ///   - handler: Called with the layer, on the calling thread.
+    ///   - body: The work, typically one backward pass.
+    public static func observe<Result>(_ handler: @escaping (any Layer) -> Void, during body: () throws -> Result) rethrows -> Result {
+        try $current.withValue(BackwardObserver(handler: handler), operation: body)
+    }
+
+    @inline(__always)
+    static func layerFinished(_ layer: any Layer) {
+        current?.handler(layer)
     }
 }

@@ -2,108 +2,144 @@
 import Foundation
 import Testing
 
-/// Data-parallel training in one process: replicas on threads exchanging gradients and BatchNorm
-/// statistics through a ``ThreadGroup``, against one network trained on the whole batch.
-@Suite("Data-parallel training: N replicas of B/N samples train as one of B")
+/// Data-parallel training in one process: trainers on threads exchanging gradients, losses and
+/// BatchNorm statistics through a ``ThreadGroup``, against one trainer on the whole batch. The
+/// same trainer code runs under MPI (`MPI/`), where the 2-rank tests repeat this with processes.
+@Suite("Data-parallel training: N members of B/N samples train as one process of B")
 struct DataParallelTests {
-    static let configuration = EnvNetConfiguration(classCount: 3, hiddenUnits: 8)
-    static let globalBatch = 4
+    static let network = EnvNetConfiguration(classCount: 3, hiddenUnits: 8)
 
-    /// The window and label of the sample at `position` of the run: the same for every split.
-    static func sample(_ position: Int) -> (window: [Float], label: Int) {
-        var generator = SeededGenerator(seed: 7, stream: UInt64(position))
-        let window = (0..<configuration.inputLength).map { _ in generator.nextUniform(in: -0.5..<0.5) }
-        return (window, position % configuration.classCount)
+    /// Clips of noise with a class-dependent tone, longer than a window (so crops differ).
+    static let clips: [LabeledClip] = (0..<12).map { index in
+        var generator = SeededGenerator(seed: 7, stream: UInt64(index))
+        let label = index % 3
+        let samples = (0..<30_000).map { time in
+            0.3 * Float.random(in: -1...1, using: &generator) + 0.5 * sin(Float(time) * 0.01 * Float(label + 1))
+        }
+        return LabeledClip(samples: samples, label: label, name: "clip\(index)")
     }
 
-    /// Trains `network` for `steps` steps on its share of each global batch: positions
-    /// `[rank · B/size, (rank + 1) · B/size)` of every batch of B.
-    static func train(_ network: EnvNet, steps: Int, rank: Int, size: Int, communicator: (any Communicator)?, applyStep: Bool = true) throws {
-        let share = globalBatch / size
-        var optimizer = SGD(learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4, nesterov: true)
-        let statistics = communicator.map { SynchronizedBatchStatistics(communicator: $0) }
-        network.synchronizeBatchStatistics(statistics)
-        network.train()
-        for step in 0..<steps {
-            let first = step * globalBatch + rank * share
-            let samples = (first..<first + share).map(sample)
-            let input = Tensor(samples.flatMap(\.window), shape: [share, 1, 1, configuration.inputLength])
-            for (layer, dropout) in network.dropouts.enumerated() {
-                dropout.sampleStreams = Dropout.SampleStreams(seed: 11, firstStream: Trainer.dropoutStream(layer: layer, epoch: 0, position: first))
-            }
-            network.zeroGradients()
-            let (_, gradient) = Losses.softmaxCrossEntropy(logits: network(input), labels: samples.map(\.label))
-            _ = network.backward(gradient)
-            if let communicator { try network.averageGradients(over: communicator) }
-            if let failure = statistics?.failure { throw failure }
-            if applyStep || step + 1 < steps { optimizer.step(network) }
-        }
+    static func recipe(batch: Int, epochs: Int = 1) -> TrainingConfiguration {
+        var recipe = TrainingConfiguration()
+        recipe.epochs = epochs
+        recipe.batchSize = batch
+        recipe.milestones = []
+        recipe.seed = 5
+        recipe.validationInterval = 0
+        return recipe
     }
 
-    @Test func debugOneStep() throws {
-        let single = EnvNet(configuration: Self.configuration, seed: 3)
-        try Self.train(single, steps: 1, rank: 0, size: 1, communicator: nil, applyStep: true)
-        let group = ThreadGroup(size: 2, timeout: 120)
-        let replicas = [EnvNet(configuration: Self.configuration, seed: 3), EnvNet(configuration: Self.configuration, seed: 3)]
-        let done = DispatchGroup()
-        for rank in 0..<2 {
-            done.enter()
-            let replica = UncheckedBox(replicas[rank])
-            Thread.detachNewThread {
-                try? Self.train(replica.value, steps: 1, rank: rank, size: 2, communicator: group.member(rank), applyStep: true)
-                done.leave()
-            }
+    /// Trains `size` members on threads (one trainer each); returns the trainers.
+    static func trainGroup(size: Int, recipe: TrainingConfiguration, folder: URL? = nil, resume: Bool = false,
+                           prepare: (Int, Trainer) -> Void = { _, _ in }) throws -> [Trainer] {
+        let group = ThreadGroup(size: size, timeout: 120)
+        let trainers = try (0..<size).map { rank in
+            let trainer = try Trainer(network: EnvNet(configuration: network, seed: 3), training: clips, classNames: ["a", "b", "c"],
+                                      configuration: recipe, runFolder: folder)
+            trainer.dataParallelism = DataParallelism(communicator: group.member(rank), checksumInterval: 1, bucketBytes: 4096)
+            prepare(rank, trainer)
+            return trainer
         }
-        done.wait()
-        let expected = Dictionary(uniqueKeysWithValues: single.namedParameters().map { ($0.key, $0.parameter.value) })
-        for (key, parameter) in replicas[0].namedParameters() {
-            let reference = expected[key]!
-            let scale = reference.scalars.map(abs).max() ?? 0
-            let difference = zip(parameter.value.scalars, reference.scalars).map { abs($0 - $1) }.max() ?? 0
-            print("DEBUG \(key) \(difference / max(scale, 1e-12)) scale \(scale)")
-        }
-        for (key, buffer) in replicas[0].namedBuffers() {
-            let reference = single.namedBuffers().first { $0.key == key }!.buffer.value
-            let difference = zip(buffer.value.scalars, reference.scalars).map { abs($0 - $1) }.max() ?? 0
-            print("DEBUG buffer \(key) \(difference)")
-        }
-    }
-
-    @Test("2 replicas x 2 samples give the parameters of 1 network x 4 after 3 steps (dropout on, BatchNorm synchronised)")
-    func twoReplicasEqualOneNetwork() throws {
-        let single = EnvNet(configuration: Self.configuration, seed: 3)
-        try Self.train(single, steps: 3, rank: 0, size: 1, communicator: nil)
-
-        let group = ThreadGroup(size: 2, timeout: 120)
-        let replicas = [EnvNet(configuration: Self.configuration, seed: 3), EnvNet(configuration: Self.configuration, seed: 3)]
         let errors = ErrorBox()
         let done = DispatchGroup()
-        for rank in 0..<2 {
+        for trainer in trainers {
             done.enter()
-            let replica = UncheckedBox(replicas[rank])
+            let box = UncheckedBox(trainer)
             Thread.detachNewThread {
-                do { try Self.train(replica.value, steps: 3, rank: rank, size: 2, communicator: group.member(rank)) } catch { errors.record(error) }
+                do {
+                    if resume { try box.value.resumeIfPossible() }
+                    try box.value.run()
+                } catch { errors.record(error) }
                 done.leave()
             }
         }
         done.wait()
-        #expect(errors.first == nil, "\(String(describing: errors.first))")
+        if let error = errors.first { throw error }
+        return trainers
+    }
 
-        let expected = single.stateDictionary()
-        for replica in replicas {
-            for (key, tensor) in replica.stateDictionary() {
-                let reference = try #require(expected[key])
-                // Relative to the tensor's norm: float rounding (about 1e-7 per step) is the only difference.
-                let norm = reference.scalars.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-                let difference = zip(tensor.scalars, reference.scalars).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
-                print("DEBUG3 \(key) \(difference / max(norm, 1e-12))")
-                #expect(difference <= 1e-5 * max(norm, 1e-6), "\(key): \(difference) at norm \(norm)")
-            }
+    /// The largest difference of a tensor between two networks, relative to the tensor's norm.
+    static func expectClose(_ network: EnvNet, _ reference: EnvNet, tolerance: Double = 1e-5, sourceLocation: SourceLocation = #_sourceLocation) {
+        let expected = reference.stateDictionary()
+        for (key, tensor) in network.stateDictionary() {
+            guard let other = expected[key] else { Issue.record("\(key) missing", sourceLocation: sourceLocation); continue }
+            let norm = other.scalars.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let difference = zip(tensor.scalars, other.scalars).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            #expect(difference <= tolerance * max(norm, 1e-6), "\(key): \(difference) at norm \(norm)", sourceLocation: sourceLocation)
         }
-        // The replicas end bit-identical to each other: they applied the same averaged gradients.
-        #expect(replicas[0].stateDictionary() == replicas[1].stateDictionary())
-        // Training moved the weights, so the comparison above compares something.
-        #expect(single.fc7.weight.value != EnvNet(configuration: Self.configuration, seed: 3).fc7.weight.value)
+    }
+
+    @Test("2 members x 2 give the parameters of 1 process x 4 after 3 steps (dropout on, BatchNorm synchronised)")
+    func twoMembersEqualOneProcess() throws {
+        let single = try Trainer(network: EnvNet(configuration: Self.network, seed: 3), training: Self.clips, classNames: ["a", "b", "c"],
+                                 configuration: Self.recipe(batch: 4), runFolder: nil)
+        try single.run()
+        #expect(single.optimizer.stepCount == 3)
+        let members = try Self.trainGroup(size: 2, recipe: Self.recipe(batch: 4))
+        for member in members { Self.expectClose(member.network, single.network) }
+        // The members end bit-identical to each other: they applied the same summed gradients.
+        #expect(members[0].network.stateDictionary() == members[1].network.stateDictionary())
+        // The epoch's loss and accuracy are the global batch's.
+        #expect(abs(members[1].history[0].loss - single.history[0].loss) <= 1e-5 * abs(single.history[0].loss))
+        #expect(members[1].history[0].trainAccuracy == single.history[0].trainAccuracy)
+        // Training moved the weights, so the comparison compares something.
+        #expect(single.network.fc7.weight.value != EnvNet(configuration: Self.network, seed: 3).fc7.weight.value)
+    }
+
+    @Test("Batches that do not split evenly (5 over 2 members: 3 + 2; the last, 2: 1 + 1) train as one process")
+    func unevenShares() throws {
+        #expect(DataParallelism.share(of: 5, rank: 0, size: 3) == 0..<2)
+        #expect(DataParallelism.share(of: 5, rank: 1, size: 3) == 2..<4)
+        #expect(DataParallelism.share(of: 5, rank: 2, size: 3) == 4..<5)
+        let single = try Trainer(network: EnvNet(configuration: Self.network, seed: 3), training: Self.clips, classNames: ["a", "b", "c"],
+                                 configuration: Self.recipe(batch: 5), runFolder: nil)
+        try single.run()  // batches of 5, 5 and 2
+        let members = try Self.trainGroup(size: 2, recipe: Self.recipe(batch: 5))
+        Self.expectClose(members[1].network, single.network)
+    }
+
+    @Test("A batch smaller than the group is refused before any step, naming the fix")
+    func tooManyMembers() throws {
+        // 12 clips in batches of 10: the last batch has 2 clips, one member would have none.
+        #expect {
+            try Self.trainGroup(size: 3, recipe: Self.recipe(batch: 10))
+        } throws: { error in
+            "\(error)".contains("a batch of 2 clips (the last batch of each epoch) cannot be shared by 3 ranks")
+        }
+    }
+
+    @Test("A 2-member run resumed by 1 process continues as the uninterrupted 2-member run")
+    func resumeWithOtherMemberCount() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("envnet-dp-resume-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let uninterrupted = try Self.trainGroup(size: 2, recipe: Self.recipe(batch: 4, epochs: 2))
+        // One epoch with 2 members (rank 0 writes the checkpoint), the second with 1 process.
+        _ = try Self.trainGroup(size: 2, recipe: Self.recipe(batch: 4, epochs: 1), folder: folder)
+        let resumed = try Trainer(network: EnvNet(configuration: Self.network, seed: 99), training: Self.clips, classNames: ["a", "b", "c"],
+                                  configuration: Self.recipe(batch: 4, epochs: 2), runFolder: folder)
+        #expect(try resumed.resumeIfPossible())
+        #expect(resumed.completedEpochs == 1)
+        try resumed.run()
+        Self.expectClose(resumed.network, uninterrupted[0].network)
+        #expect(resumed.optimizer.stepCount == 6)
+    }
+
+    @Test("Members that start from other weights or other settings stop before the first step, naming the ranks")
+    func disagreementIsCaught() throws {
+        #expect {
+            try Self.trainGroup(size: 2, recipe: Self.recipe(batch: 4)) { rank, trainer in
+                if rank == 1 { trainer.network.fc7.weight.value = trainer.network.fc7.weight.value + 1e-3 }
+            }
+        } throws: { error in
+            "\(error)" == "data-parallel training could not start: the parameters of rank 1 differ from rank 0's"
+        }
+        #expect {
+            try Self.trainGroup(size: 2, recipe: Self.recipe(batch: 4)) { rank, trainer in
+                if rank == 1 { trainer.runSettings["fold"] = "2" }
+            }
+        } throws: { error in
+            "\(error)".contains("rank 1 has other settings, clips or epochs done than rank 0")
+        }
     }
 
     @Test("A member that never arrives fails the collective within its time limit, with a message")
@@ -124,7 +160,7 @@ final class ErrorBox: @unchecked Sendable {
     var first: Error? { lock.withLock { stored } }
 }
 
-/// Hands a network to the thread that trains it (one thread per replica, joined before use).
+/// Hands an object to the thread that uses it (one thread each, joined before use).
 struct UncheckedBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }

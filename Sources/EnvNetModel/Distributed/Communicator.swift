@@ -2,11 +2,11 @@ import EnvNetLayers
 import Foundation
 
 /// The collective operations data-parallel training needs from a group of processes (or of
-/// threads): the group's size, this member's rank, and two collectives.
+/// threads): the group's size, this member's rank, and a few collectives.
 ///
-/// The model library has no MPI in it; an MPI implementation lives apart (issue 16), and
-/// ``ThreadGroup`` runs a group of replicas in one process, for tests and for checking that N
-/// members of 64/N samples train as one member of 64 does.
+/// Every member must call the same collectives in the same order. The model library has no MPI
+/// in it: the MPI implementation lives in the `MPI/` package (`envnet-mpi`), and ``ThreadGroup``
+/// runs a group of replicas in one process, for tests.
 public protocol Communicator: AnyObject {
     /// This member's index, from 0.
     var rank: Int { get }
@@ -21,6 +21,43 @@ public protocol Communicator: AnyObject {
     /// Every member's `values`, in rank order, on every member.
     /// - Parameter values: The same count on every member.
     func allgather(_ values: [Double]) throws -> [[Double]]
+    /// Replaces `bytes` on every member by those of member `root` (of any length).
+    /// - Parameters:
+    ///   - bytes: The root's data; on the others, replaced.
+    ///   - root: The member that sends.
+    func broadcast(_ bytes: inout [UInt8], from root: Int) throws
+    /// Starts summing `values` over the members and returns at once when the implementation can
+    /// overlap the exchange with computation (the gradient buckets of a backward pass).
+    /// - Parameter values: The same count on every member.
+    /// - Returns: What ``PendingAllreduce/finish()`` turns into the sums.
+    func startAllreduceSum(_ values: [Float]) throws -> PendingAllreduce
+    /// Names what the member is doing ("epoch 3, step 12"), for the message of a collective that
+    /// does not finish in time.
+    func setActivity(_ activity: String)
+}
+
+extension Communicator {
+    /// Sums at once: for implementations that cannot overlap.
+    public func startAllreduceSum(_ values: [Float]) throws -> PendingAllreduce {
+        var sums = values
+        try allreduceSum(&sums)
+        return PendingAllreduce { sums }
+    }
+
+    public func setActivity(_ activity: String) {}
+}
+
+/// A sum over the members that may still be in flight.
+public final class PendingAllreduce {
+    private let wait: () throws -> [Float]
+
+    /// - Parameter wait: Blocks until the sums are there and returns them.
+    public init(wait: @escaping () throws -> [Float]) {
+        self.wait = wait
+    }
+
+    /// Waits for the sums.
+    public func finish() throws -> [Float] { try wait() }
 }
 
 /// What can go wrong between the members of a data-parallel job.
@@ -29,11 +66,14 @@ public enum CommunicatorError: Error, CustomStringConvertible, Sendable, Equatab
     case timedOut(operation: String, seconds: Double)
     /// The members disagree (different counts in one collective, different parameters).
     case mismatch(String)
+    /// The transport reported an error.
+    case failed(operation: String, reason: String)
 
     public var description: String {
         switch self {
         case let .timedOut(operation, seconds): return "\(operation): a member did not arrive within \(seconds) s"
         case let .mismatch(message): return message
+        case let .failed(operation, reason): return "\(operation) failed: \(reason)"
         }
     }
 }
@@ -100,7 +140,7 @@ public final class ThreadGroup: @unchecked Sendable {
     public func member(_ rank: Int) -> any Communicator { Member(group: self, rank: rank) }
 
     /// Every member's values in rank order, once all have arrived.
-    func exchange(rank: Int, values: [Double], operation: String) throws -> [[Double]] {
+    func exchange(rank: Int, values: [Double], operation: String, sameCount: Bool = true) throws -> [[Double]] {
         condition.lock()
         defer { condition.unlock() }
         let myGeneration = generation
@@ -118,7 +158,7 @@ public final class ThreadGroup: @unchecked Sendable {
             }
         }
         let gathered = result
-        guard gathered.allSatisfy({ $0.count == values.count }) else {
+        guard !sameCount || gathered.allSatisfy({ $0.count == values.count }) else {
             throw CommunicatorError.mismatch("\(operation): the members sent \(gathered.map(\.count)) values")
         }
         return gathered
@@ -148,6 +188,13 @@ public final class ThreadGroup: @unchecked Sendable {
         func allgather(_ values: [Double]) throws -> [[Double]] {
             try group.exchange(rank: rank, values: values, operation: "allgather")
         }
+
+        func broadcast(_ bytes: inout [UInt8], from root: Int) throws {
+            // Every member sends its length, the root its bytes too (as Doubles: exact for bytes).
+            let gathered = try group.exchange(rank: rank, values: rank == root ? bytes.map(Double.init) : [], operation: "broadcast",
+                                              sameCount: false)
+            bytes = gathered[root].map { UInt8($0) }
+        }
     }
 }
 
@@ -157,24 +204,5 @@ extension EnvNet {
     /// - Parameter reducer: The group's statistics.
     public func synchronizeBatchStatistics(_ reducer: (any BatchNormalization.StatisticsReducer)?) {
         for norm in [frontEnd.bn1, frontEnd.bn2, block3.normalization, block4.normalization] { norm.statisticsReducer = reducer }
-    }
-
-    /// Sums the parameters' gradients over the group and divides them by its size: each member's
-    /// loss is the mean over its share of the batch, so the result is the gradient of the mean
-    /// over the whole batch.
-    /// - Parameter communicator: The group.
-    public func averageGradients(over communicator: any Communicator) throws {
-        let parameters = parameters()
-        var flat = [Float]()
-        flat.reserveCapacity(parameters.reduce(0) { $0 + $1.count })
-        for parameter in parameters { flat += parameter.gradient.scalars }
-        try communicator.allreduceSum(&flat)
-        let scale = 1 / Float(communicator.size)
-        var offset = 0
-        for parameter in parameters {
-            let count = parameter.count
-            parameter.gradient = Tensor(flat[offset..<offset + count].map { $0 * scale }, shape: parameter.shape)
-            offset += count
-        }
     }
 }

@@ -42,6 +42,15 @@ public final class Trainer {
     public var runSettings: [String: String] = [:]
     /// The last layer kept fixed (see ``freeze(through:)``); nil trains every layer.
     public private(set) var frozenThrough: String?
+    /// Trains together with the other members of a group (data-parallel); nil trains alone.
+    /// Every member runs the same trainer on the same clips; only rank 0 writes the run folder.
+    public var dataParallelism: DataParallelism?
+    /// Seconds the last epoch's steps waited for gradient sums after their backward passes
+    /// (what the overlap did not hide); 0 without ``dataParallelism``.
+    public private(set) var lastEpochCommunicationSeconds: Double = 0
+
+    /// Whether this member writes the run folder.
+    private var writesRunFolder: Bool { (dataParallelism?.communicator.rank ?? 0) == 0 }
 
     private let builder: BatchBuilder
     private let prefetcher: BatchPrefetcher
@@ -125,9 +134,15 @@ public final class Trainer {
         static let run = "envnet.run"
     }
 
-    /// Writes the checkpoint of the finished epochs, atomically.
+    /// Writes the checkpoint of the finished epochs, atomically (rank 0 only, under ``dataParallelism``).
     public func saveCheckpoint() throws {
-        guard let url = checkpointURL else { return }
+        guard let url = checkpointURL, writesRunFolder else { return }
+        try checkpointFile().write(to: url)
+    }
+
+    /// The checkpoint: weights, running statistics, momentum buffers, the epoch log and the recipe.
+    /// Nothing in it depends on the number of data-parallel members.
+    private func checkpointFile() throws -> SafeTensors {
         var file = network.safeTensors(classNames: classNames)
         file.tensors = Dictionary(uniqueKeysWithValues: file.tensors.map { (Key.model + $0.key, $0.value) })
         for (key, value) in optimizer.state.tensors { file.tensors[Key.optimizer + key] = value }
@@ -139,17 +154,55 @@ public final class Trainer {
         var settings = runSettings
         if let frozenThrough { settings["freeze through"] = frozenThrough }
         file.metadata[Key.run] = String(decoding: try encoder.encode(settings), as: UTF8.self)
-        try file.write(to: url)
+        return file
     }
 
     /// Restores the run folder's checkpoint, if there is one.
     /// - Returns: true when a checkpoint was restored.
     /// - Throws: ``TrainingError/checkpointMismatch(path:reason:)`` when the checkpoint belongs to
     ///   another recipe or network; ``SafeTensorsError`` when it is damaged.
+    ///
+    /// Under ``dataParallelism`` every member calls it: rank 0 reads the checkpoint and sends it
+    /// to the others, so only rank 0 needs to see the run folder, and any number of members
+    /// resumes any checkpoint.
     @discardableResult
     public func resumeIfPossible() throws -> Bool {
-        guard let url = checkpointURL, FileManager.default.fileExists(atPath: url.path) else { return false }
-        let file = try SafeTensors.read(from: url)
+        guard let url = checkpointURL else { return false }
+        let file: SafeTensors
+        if let group = dataParallelism?.communicator {
+            // The first byte says what follows: 0 no checkpoint, 1 a checkpoint, 2 rank 0 failed.
+            var bytes: [UInt8] = []
+            var failure: Error?
+            if group.rank == 0 {
+                do {
+                    bytes = FileManager.default.fileExists(atPath: url.path) ? [1] + [UInt8](try Data(contentsOf: url)) : [0]
+                    if bytes[0] == 1 { _ = try SafeTensors.decode(Data(bytes.dropFirst()), source: url.path) }
+                } catch {
+                    failure = error
+                    bytes = [2]
+                }
+            }
+            do {
+                try group.broadcast(&bytes, from: 0)
+            } catch {
+                throw TrainingError.dataParallel(epoch: 0, step: 0, reason: "sending the checkpoint: \(error)")
+            }
+            if let failure { throw failure }
+            switch bytes.first {
+            case 1: file = try SafeTensors.decode(Data(bytes.dropFirst()), source: url.path)
+            case 0: return false
+            default: throw mismatch(url, "rank 0 could not read it (see its message)")
+            }
+        } else {
+            guard FileManager.default.fileExists(atPath: url.path) else { return false }
+            file = try SafeTensors.read(from: url)
+        }
+        return try restore(from: file, url: url)
+    }
+
+    private func mismatch(_ url: URL, _ reason: String) -> TrainingError { .checkpointMismatch(path: url.path, reason: reason) }
+
+    private func restore(from file: SafeTensors, url: URL) throws -> Bool {
         func mismatch(_ reason: String) -> TrainingError { .checkpointMismatch(path: url.path, reason: reason) }
         guard let recipeText = file.metadata[Key.training],
               let recipe = try? JSONDecoder().decode(TrainingConfiguration.self, from: Data(recipeText.utf8)) else {
@@ -209,7 +262,7 @@ public final class Trainer {
     }
 
     private func writeLog() throws {
-        guard let url = logURL else { return }
+        guard let url = logURL, writesRunFolder else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
@@ -229,38 +282,81 @@ public final class Trainer {
         let batch = configuration.batchSize
         let clipCount = builder.clips.count
         let steps = (clipCount + batch - 1) / batch
+        let group = dataParallelism?.communicator
+        let rank = group?.rank ?? 0, size = group?.size ?? 1
+        let frozenKeys = frozenLayers
+        let trainableParameters = network.namedParameters().filter { !frozenKeys.contains(String($0.key.prefix { $0 != "." })) }
+        var buckets: GradientBuckets?
+        if let dataParallelism, let group {
+            try startDataParallel(group, clipCount: clipCount)
+            buckets = GradientBuckets(parameters: trainableParameters.map(\.parameter), communicator: group,
+                                      bucketBytes: dataParallelism.bucketBytes)
+        }
+        let statistics = group.map { SynchronizedBatchStatistics(communicator: $0) }
+        network.synchronizeBatchStatistics(statistics)
+        defer { network.synchronizeBatchStatistics(nil) }
         while history.count < epochs {
             let epoch = history.count  // from 0
             let started = DispatchTime.now().uptimeNanoseconds
             network.train()
             let frozen = frozenLayers
             for leaf in network.namedLeaves() where frozen.contains(leaf.key) { leaf.module.eval() }
-            let trainable = network.namedParameters().filter { !frozen.contains(String($0.key.prefix { $0 != "." })) }
+            let trainable = trainableParameters
             let order = builder.order(epoch: epoch)
             var lossTotal: Double = 0, correct = 0
             var buildSeconds: Double = 0, waitSeconds: Double = 0
-            func clipIndices(ofStep step: Int) -> ArraySlice<Int> { order[step * batch..<Swift.min(clipCount, (step + 1) * batch)] }
-            prefetcher.request(indices: clipIndices(ofStep: 0), epoch: epoch, firstPosition: 0)
+            buckets?.resetWaitTime()
+            // The global batch of a step, and this member's share of it (all of it when alone).
+            func globalRange(ofStep step: Int) -> Range<Int> { step * batch..<Swift.min(clipCount, (step + 1) * batch) }
+            func shareRange(ofStep step: Int) -> Range<Int> {
+                let global = globalRange(ofStep: step)
+                let share = DataParallelism.share(of: global.count, rank: rank, size: size)
+                return global.lowerBound + share.lowerBound..<global.lowerBound + share.upperBound
+            }
+            prefetcher.request(indices: order[shareRange(ofStep: 0)], epoch: epoch, firstPosition: shareRange(ofStep: 0).lowerBound)
             defer { prefetcher.finish() }
             for step in 0..<steps {
-                let indices = clipIndices(ofStep: step)
+                let share = shareRange(ofStep: step), globalCount = globalRange(ofStep: step).count
                 optimizer.epoch = Double(epoch) + Double(step) / Double(steps)
                 let (current, waited) = prefetcher.take()
                 waitSeconds += waited
                 buildSeconds += current.buildSeconds
-                if step + 1 < steps { prefetcher.request(indices: clipIndices(ofStep: step + 1), epoch: epoch, firstPosition: (step + 1) * batch) }
+                if step + 1 < steps { prefetcher.request(indices: order[shareRange(ofStep: step + 1)], epoch: epoch, firstPosition: shareRange(ofStep: step + 1).lowerBound) }
                 let input = current.input, targets = current.targets, labels = current.labels
-                setDropoutStreams(epoch: epoch, firstPosition: step * batch)
+                setDropoutStreams(epoch: epoch, firstPosition: share.lowerBound)
+                group?.setActivity("epoch \(epoch + 1), step \(step + 1)")
+                func failed(_ reason: String) -> TrainingError { .dataParallel(epoch: epoch + 1, step: step + 1, reason: reason) }
                 network.zeroGradients()
                 let logits = network(input)
-                let loss = configuration.betweenClassLearning
+                var loss = configuration.betweenClassLearning
                     ? Losses.klDivergence(logits: logits, targets: targets, gradient: &gradient)
                     : Losses.softmaxCrossEntropy(logits: logits, labels: labels, gradient: &gradient)
+                let predictions = logits.argmax(axis: 1).indices
+                var stepCorrect = zip(predictions, labels).filter { $0 == $1 }.count
+                if let group {
+                    // The global batch's loss and hits, before the backward pass: every member then
+                    // sees the same loss and stops at the same step when it is not finite.
+                    var sums = [Double(loss) * Double(share.count), Double(stepCorrect)]
+                    do { try group.allreduceSum(&sums) } catch { throw failed("summing the losses: \(error)") }
+                    loss = Float(sums[0] / Double(globalCount))
+                    stepCorrect = Int(sums[1])
+                    // The gradient of this share's part of the global mean loss.
+                    gradient *= Float(share.count) / Float(globalCount)
+                }
                 guard loss.isFinite else {
                     throw TrainingError.diverged(epoch: epoch + 1, step: step + 1, loss: loss,
                                                  checkpoint: history.isEmpty ? nil : checkpointURL?.path)
                 }
-                _ = network.backward(gradient, stoppingAfter: frozenThrough)
+                if let buckets {
+                    do {
+                        _ = try buckets.reduce { network.backward(gradient, stoppingAfter: frozenThrough) }
+                    } catch {
+                        throw failed("summing the gradients: \(error)")
+                    }
+                    if let failure = statistics?.failure { throw failed("synchronising BatchNorm: \(failure)") }
+                } else {
+                    _ = network.backward(gradient, stoppingAfter: frozenThrough)
+                }
                 optimizer.step(parameters: trainable)
                 // A finite loss does not prove finite weights (a huge gradient, a degenerate batch
                 // statistic): one pass over them costs about 1 % of a step, and a NaN model is never saved.
@@ -268,15 +364,18 @@ public final class Trainer {
                     throw TrainingError.nonFiniteWeights(epoch: epoch + 1, step: step + 1, tensor: tensor,
                                                          checkpoint: history.isEmpty ? nil : checkpointURL?.path)
                 }
-                lossTotal += Double(loss) * Double(indices.count)
-                let predictions = logits.argmax(axis: 1).indices
-                correct += zip(predictions, labels).filter { $0 == $1 }.count
+                if let dataParallelism, let group, dataParallelism.checksumInterval > 0, optimizer.stepCount % dataParallelism.checksumInterval == 0 {
+                    try compareChecksums(group, epoch: epoch + 1, step: step + 1)
+                }
+                lossTotal += Double(loss) * Double(globalCount)
+                correct += stepCorrect
                 events(.step(epoch: epoch + 1, step: step + 1, steps: steps, loss: loss))
             }
             var validationAccuracy: Double?
             let interval = configuration.validationInterval
             if let validation, (interval > 0 && (epoch + 1) % interval == 0) || epoch + 1 == epochs {
                 events(.validating(epoch: epoch + 1))
+                group?.setActivity("validation after epoch \(epoch + 1)")
                 network.eval()
                 validationAccuracy = try validation(network)
                 network.train()
@@ -288,6 +387,8 @@ public final class Trainer {
                 validationAccuracy: validationAccuracy,
                 seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
                 preparationSeconds: buildSeconds, batchWaitSeconds: waitSeconds)
+            lastEpochCommunicationSeconds = buckets?.waitSeconds ?? 0
+            if let group { try compareChecksums(group, epoch: epoch + 1, step: steps) }
             history.append(record)
             try saveCheckpoint()
             try writeLog()
@@ -295,6 +396,42 @@ public final class Trainer {
         }
         network.eval()
         return history
+    }
+
+    /// Checks, before the first step, that every member trains the same thing from the same state.
+    private func startDataParallel(_ group: any Communicator, clipCount: Int) throws {
+        func failed(_ reason: String) -> TrainingError { .dataParallel(epoch: history.count + 1, step: 0, reason: reason) }
+        let batch = configuration.batchSize
+        // A batch of fewer samples than members would leave a member without work (and a
+        // BatchNorm without its values): refused here, before any work. Other uneven batches are
+        // split with one sample more on the first members.
+        let smallest = clipCount % batch == 0 ? Swift.min(batch, clipCount) : clipCount % batch
+        guard smallest >= group.size else {
+            throw failed("a batch of \(smallest) clips (the \(clipCount % batch == 0 ? "batch size" : "last batch of each epoch")) cannot be shared by \(group.size) ranks; use at most \(smallest) ranks or another --batch-size")
+        }
+        // The recipe, the run settings, the clips and the starting point, as one checksum.
+        var hasher = FNV1a()
+        hasher.combine(String(decoding: (try? JSONEncoder.sorted.encode(configuration)) ?? Data(), as: UTF8.self))
+        hasher.combine(runSettings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))
+        hasher.combine("\(clipCount) \(history.count) \(optimizer.stepCount) \(frozenThrough ?? "-")")
+        for clip in builder.clips { hasher.combine("\(clip.name) \(clip.label) \(clip.samples.count)") }
+        let differing: [Int]
+        do { differing = try group.ranksDiffering(from: hasher.value) } catch { throw failed("comparing the ranks' settings: \(error)") }
+        guard differing.isEmpty else {
+            throw failed("rank\(differing.count > 1 ? "s" : "") \(differing.map(String.init).joined(separator: ", ")) \(differing.count > 1 ? "have" : "has") other settings, clips or epochs done than rank 0 (the same data and flags on every rank, and --resume on all or none)")
+        }
+        try compareChecksums(group, epoch: history.count + 1, step: 0)
+    }
+
+    /// Stops with an error naming the step when the members' parameters differ.
+    private func compareChecksums(_ group: any Communicator, epoch: Int, step: Int) throws {
+        let differing: [Int]
+        do { differing = try group.ranksDiffering(from: network.parameterChecksum()) } catch {
+            throw TrainingError.dataParallel(epoch: epoch, step: step, reason: "comparing parameter checksums: \(error)")
+        }
+        guard differing.isEmpty else {
+            throw TrainingError.dataParallel(epoch: epoch, step: step, reason: "the parameters of rank\(differing.count > 1 ? "s" : "") \(differing.map(String.init).joined(separator: ", ")) differ from rank 0's")
+        }
     }
 
     /// The name of the first parameter or buffer holding a NaN or an infinity, if any.
@@ -329,5 +466,23 @@ public final class Trainer {
     /// layer, the epoch, then the position (fewer than 2^28 samples per epoch).
     static func dropoutStream(layer: Int, epoch: Int, position: Int) -> UInt64 {
         0x44 << 56 | UInt64(layer & 0xFF) << 48 | UInt64(epoch & 0xF_FFFF) << 28 | UInt64(position & 0xFFF_FFFF)
+    }
+}
+
+/// FNV-1a over strings: a checksum of settings that every member computes the same way.
+struct FNV1a {
+    private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+    mutating func combine(_ text: String) {
+        for byte in text.utf8 { value = (value ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        value = (value ^ 0xFF) &* 0x100_0000_01B3
+    }
+}
+
+extension JSONEncoder {
+    /// An encoder with sorted keys (the same bytes on every member).
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
     }
 }

@@ -80,6 +80,9 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
     /// nothing was saved from that step on.
     case nonFiniteWeights(epoch: Int, step: Int, tensor: String, checkpoint: String?)
     case checkpointMismatch(path: String, reason: String)
+    /// The members of a data-parallel job disagree or could not exchange (see ``DataParallelism``).
+    /// `step` is 0 before the first step.
+    case dataParallel(epoch: Int, step: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -93,6 +96,8 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
             let kept = checkpoint.map { "; the last good checkpoint is kept at \($0)" } ?? "; no model was saved"
             return "training diverged: \(tensor) became NaN or infinite at epoch \(epoch), step \(step)\(kept)"
         case let .checkpointMismatch(path, reason): return "\(path): cannot resume: \(reason)"
+        case let .dataParallel(epoch, step, reason):
+            return step == 0 ? "data-parallel training could not start: \(reason)" : "data-parallel training stopped at epoch \(epoch), step \(step): \(reason)"
         }
     }
 }

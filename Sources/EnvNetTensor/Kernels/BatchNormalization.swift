@@ -187,14 +187,16 @@ public enum BatchNormalization {
         moments.withUnsafeMutableBufferPointer { moments in
             Parallel.forEach(count: channels) { channel in
                 // One pass over the data: each row's moments about a shift close to its values
-                // (the mean so far; for the first row, the mean of its first values), so little
-                // cancellation, merged across rows in Double with Chan's formula. A second pass
-                // over an activation-sized tensor cost more.
+                // (the mean of its first values), so little cancellation, merged across rows in
+                // Double with Chan's formula. A second pass over an activation-sized tensor cost
+                // more. The shift depends on the row alone, so a row's Float sums are the same
+                // bits however the batch is split over processes: synchronised BatchNorm then
+                // matches one process to Double rounding instead of Float rounding.
                 var count: Double = 0, runningMean: Double = 0, squares: Double = 0
+                let head = Swift.max(Swift.min(length, 64), 1)
                 for n in 0..<batch {
                     let start = x + (n * channels + channel) * length
-                    let shift = n == 0 ? Float(rowSum(start, Swift.min(length, 64)) / Double(Swift.max(Swift.min(length, 64), 1)))
-                                       : Float(runningMean)
+                    let shift = Float(rowSum(start, Swift.min(length, 64)) / Double(head))
                     let row = rowMoments(start, length, shift: shift)
                     let merged = count + row.count
                     let delta = row.mean - runningMean

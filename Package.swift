@@ -19,6 +19,8 @@ let package = Package(
         // Charts of the reports (training curves, confusion matrices, filter responses) as SVG
         // with embedded PNG: apart from the model library, so apps that do not draw carry none of it.
         .library(name: "EnvNetCharts", targets: ["EnvNetCharts"]),
+        // The commands of `envnet`, as a library: `envnet-mpi` (the MPI/ package) runs its `train`.
+        .library(name: "EnvNetCommandLine", targets: ["EnvNetCommandLine"]),
         .executable(name: "envnet", targets: ["envnet"]),
         .executable(name: "envnet-benchmark", targets: ["EnvNetBenchmark"]),
     ],

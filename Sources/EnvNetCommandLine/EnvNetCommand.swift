@@ -13,7 +13,8 @@ public struct EnvNetCommand: ParsableCommand {
     public init() {}
 
     /// Runs the command line of this process.
-    public static func runMain() {
+    /// - Parameter arguments: The arguments after the command's name; nil takes the process's.
+    public static func runMain(arguments: [String]? = nil) {
         // Epoch lines must reach a log file as they happen, not when a block buffer fills.
         ProcessSupport.lineBufferStandardOutput()
         // Past a file-size limit, a write fails with EFBIG (a typed error, and the probe and
@@ -25,6 +26,6 @@ public struct EnvNetCommand: ParsableCommand {
             FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
             Foundation.exit(64)
         }
-        main(nil)
+        main(arguments)
     }
 }

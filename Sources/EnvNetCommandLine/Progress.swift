@@ -9,6 +9,8 @@ import Glibc
 /// plain occasional lines otherwise (logs, CI).
 final class ProgressReporter: @unchecked Sendable {
     private let interactive = isatty(STDERR_FILENO) != 0
+    /// Set on the ranks of a data-parallel job but rank 0: one rank speaks for the job.
+    nonisolated(unsafe) static var isSilenced = false
     private let lock = NSLock()
     private var started = DispatchTime.now().uptimeNanoseconds
     private var lastPlain: UInt64 = 0
@@ -25,6 +27,7 @@ final class ProgressReporter: @unchecked Sendable {
 
     /// Shows `done` of `total` with an optional detail, e.g. the current loss.
     func update(done: Int, total: Int, detail: String = "") {
+        guard !Self.isSilenced else { return }
         lock.lock()
         defer { lock.unlock() }
         let now = DispatchTime.now().uptimeNanoseconds
@@ -55,5 +58,6 @@ final class ProgressReporter: @unchecked Sendable {
 
 /// Prints to standard error.
 func printError(_ message: String) {
+    guard !ProgressReporter.isSilenced else { return }
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }

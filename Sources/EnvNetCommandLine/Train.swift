@@ -193,7 +193,10 @@ struct Train: ParsableCommand {
         guard SafeTensors.StorageType(rawValue: storage) != nil else { throw ValidationError("--storage must be f32 or f16, not \(storage)") }
     }
 
-    func run() throws {
+    func run() throws { try run(distribution: nil) }
+
+    /// Trains alone, or as a member of a data-parallel job (``DistributedTrain``).
+    func run(distribution: Distribution?) throws {
         // The run folder first: a read-only or misnamed --output must fail before preprocessing.
         try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output))
         let progress = ProgressReporter()
@@ -225,12 +228,24 @@ struct Train: ParsableCommand {
         let fingerprint = try dataset.fingerprint()
         let prepared = try data.prepare(dataset, settings: settings, progress: progress)
         var accuracies: [Double] = []
-        for testFold in folds {
+        for (index, testFold) in folds.enumerated() {
+            // --parallel-folds: each rank trains its folds alone (round robin); the others are skipped here.
+            if let distribution, distribution.parallelFolds, index % distribution.communicator.size != distribution.communicator.rank {
+                accuracies.append(.nan)
+                continue
+            }
             let folder = URL(fileURLWithPath: output).appendingPathComponent(crossValidation ? "fold-\(testFold!)" : "")
             let result = try TrainingRun(prepared: prepared, fingerprint: fingerprint, testFold: testFold, recipe: recipe, folder: folder,
                                          resume: resume, progress: progress, source: source.map { ($0.network, initFrom!) },
-                                         freezeThrough: freezeThrough, credit: credit, storage: SafeTensors.StorageType(rawValue: storage)!).run()
+                                         freezeThrough: freezeThrough, credit: credit, storage: SafeTensors.StorageType(rawValue: storage)!,
+                                         distribution: distribution?.parallelFolds == true ? nil : distribution).run()
             accuracies.append(result)
+        }
+        if let distribution, distribution.parallelFolds {
+            // Every rank's accuracies, gathered on every rank (NaN where another rank trained the fold).
+            let gathered = try distribution.communicator.allgather(accuracies)
+            accuracies = folds.indices.map { index in gathered[index % distribution.communicator.size][index] }
+            if distribution.communicator.rank != 0 { return }
         }
         if crossValidation {
             let mean = accuracies.reduce(0, +) / Double(accuracies.count)
@@ -270,6 +285,8 @@ struct TrainingRun {
     let freezeThrough: String?
     let credit: String?
     let storage: SafeTensors.StorageType
+    /// The data-parallel job this run trains in; nil trains alone.
+    var distribution: Distribution? = nil
 
     /// Trains and evaluates; returns the final clip accuracy on the test fold (0 without one).
     func run() throws -> Double {
@@ -287,7 +304,12 @@ struct TrainingRun {
             "network": network.configuration.description,
         ]
         if let source { trainer.runSettings["init from"] = URL(fileURLWithPath: source.path).standardizedFileURL.path }
-        if let checkpoint = trainer.checkpointURL, FileManager.default.fileExists(atPath: checkpoint.path), !resume {
+        let rank = distribution?.communicator.rank ?? 0
+        if let distribution {
+            trainer.dataParallelism = DataParallelism(communicator: distribution.communicator, checksumInterval: distribution.checksumInterval)
+        }
+        // Only rank 0 writes (and may be the only one to see) the run folder.
+        if rank == 0, let checkpoint = trainer.checkpointURL, FileManager.default.fileExists(atPath: checkpoint.path), !resume {
             throw ValidationError("\(folder.path) already holds a checkpoint: add --resume to continue it, or choose another --output")
         }
         if resume {
@@ -298,7 +320,20 @@ struct TrainingRun {
                 printError("--resume: \(folder.path) holds no checkpoint yet, so this starts a new run")
             }
         }
-        if !test.isEmpty { trainer.validation = ClipEvaluator.validation(on: test, scheme: scheme) }
+        if !test.isEmpty {
+            if let group = distribution?.communicator {
+                // Each rank evaluates every size-th test clip; the hits are summed.
+                let mine = stride(from: group.rank, to: test.count, by: group.size).map { test[$0] }
+                let evaluate = ClipEvaluator.validation(on: mine, scheme: scheme)
+                trainer.validation = { network in
+                    var hits = [mine.isEmpty ? 0 : (try evaluate(network) * Double(mine.count)).rounded()]
+                    try group.allreduceSum(&hits)
+                    return hits[0] / Double(test.count)
+                }
+            } else {
+                trainer.validation = ClipEvaluator.validation(on: test, scheme: scheme)
+            }
+        }
         let foldName = testFold.map { "fold \($0)" } ?? "all folds"
         printError("\(foldName): \(training.count) training clips, \(test.count) test clips, \(network.configuration), run folder \(folder.path)"
                    + (source.map { ", starting from \($0.path)" } ?? "") + (freezeThrough.map { ", frozen through \($0)" } ?? ""))
@@ -307,7 +342,7 @@ struct TrainingRun {
         let curveURL = folder.appendingPathComponent("training_curve.svg")
         var records = trainer.history
         func drawCurve() throws {
-            guard !records.isEmpty else { return }
+            guard !records.isEmpty, rank == 0 else { return }
             try AtomicFile.write(Charts.trainingCurve(history: records, title: "EnvNet, \(foldName)"), to: curveURL)
         }
         try drawCurve()
@@ -319,7 +354,7 @@ struct TrainingRun {
             case let .validating(epoch):
                 progress.begin("validating epoch \(epoch)")
             case let .epoch(record):
-                print(record.line)
+                print(record.line + (distribution.map { _ in String(format: "  (waited %.2f s for gradient sums)", trainer.lastEpochCommunicationSeconds) } ?? ""))
                 records.append(record)
                 do {
                     try drawCurve()
@@ -335,6 +370,7 @@ struct TrainingRun {
             dataset: DatasetRecord(layout: prepared.dataset.layout.rawValue, fingerprint: fingerprint, heldOutFold: testFold,
                                    trainingClips: training.count, credit: credit ?? defaultCredit(for: prepared.dataset),
                                    foldCount: prepared.dataset.folds.count, foldsWereDrawn: !prepared.dataset.hasOwnFolds))
+        guard rank == 0 else { return trainer.history.last?.validationAccuracy ?? 0 }
         try network.save(to: modelURL, description: description, storage: storage)
         let accuracy = trainer.history.last?.validationAccuracy ?? 0
         if let testFold {

@@ -42,6 +42,8 @@ struct BehaviorTests {
 
         init(isFirst: Bool) { self.isFirst = isFirst }
 
+        var parameterGradientShare: Double { 0.5 }
+
         func combine(_ local: inout [BatchNormalization.Moments]) {
             moments = local
             if let otherMoments { local = zip(local, otherMoments).map { isFirst ? $0.merged(with: $1) : $1.merged(with: $0) } }
@@ -84,15 +86,22 @@ struct BehaviorTests {
         _ = ranks[1].backward(half(upstream, 1))
         reducers[0].otherSums = reducers[1].sums
         let firstGradient = ranks[0].backward(half(upstream, 0))
+        // The second again, now with the first's sums too (its scale and shift gradients need the global sums).
+        let secondReducer = RecordingReducer(isFirst: false)
+        secondReducer.otherMoments = probes[0].moments
+        secondReducer.otherSums = reducers[0].sums
+        let second = layer(secondReducer)
+        _ = second(half(input, 1))
+        _ = second.backward(half(upstream, 1))
         for index in 0..<2 {
             expectClose(outputs[index], half(wholeOutput, index), "output of half \(index)")
             expectClose(ranks[index].runningMean.value, whole.runningMean.value, "running mean of half \(index)")
             expectClose(ranks[index].runningVariance.value, whole.runningVariance.value, "running variance of half \(index)")
         }
         expectClose(firstGradient, half(wholeGradient, 0), "input gradient")
-        // The scale and shift gradients are each process's share: the two shares add up to the whole.
-        expectClose(ranks[0].weight!.gradient + ranks[1].weight!.gradient, whole.weight!.gradient, "scale gradient")
-        expectClose(ranks[0].bias!.gradient + ranks[1].bias!.gradient, whole.bias!.gradient, "shift gradient")
+        // The scale and shift gradients are each process's share (half of the global sums): the two add up to the whole.
+        expectClose(ranks[0].weight!.gradient + second.weight!.gradient, whole.weight!.gradient, "scale gradient")
+        expectClose(ranks[0].bias!.gradient + second.bias!.gradient, whole.bias!.gradient, "shift gradient")
         // Without a reducer a half is normalised with its own statistics, which differ.
         #expect(layer()(half(input, 0)).scalars != outputs[0].scalars)
     }

@@ -58,15 +58,32 @@ struct DataParallelTests {
         return trainers
     }
 
-    /// The largest difference of a tensor between two networks, relative to the tensor's norm.
+    /// The parameters as one vector within `tolerance` relative (‖a − b‖ / ‖b‖), every tensor
+    /// within 1e-3 of its own norm, and the running statistics within 1e-4.
+    ///
+    /// Why the vector: training amplifies float rounding. A few steps on, the small BatchNorm
+    /// shifts of two runs that differ only in summation order (one process, 1 thread against 2)
+    /// differ by 1e-5 to 1e-3 of their own norm as ReLU and max-pool decisions flip, while the
+    /// weights, and the parameters as a whole, stay within 1e-6 (MPI/Tests/run-mpi-tests.sh
+    /// prints both for real clips).
     static func expectClose(_ network: EnvNet, _ reference: EnvNet, tolerance: Double = 1e-5, sourceLocation: SourceLocation = #_sourceLocation) {
         let expected = reference.stateDictionary()
+        let parameterKeys = Set(reference.namedParameters().map(\.key))
+        var squaredDifference: Double = 0, squaredNorm: Double = 0
         for (key, tensor) in network.stateDictionary() {
             guard let other = expected[key] else { Issue.record("\(key) missing", sourceLocation: sourceLocation); continue }
-            let norm = other.scalars.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-            let difference = zip(tensor.scalars, other.scalars).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
-            #expect(difference <= tolerance * max(norm, 1e-6), "\(key): \(difference) at norm \(norm)", sourceLocation: sourceLocation)
+            let norm = other.scalars.reduce(0) { $0 + Double($1) * Double($1) }
+            let difference = zip(tensor.scalars, other.scalars).reduce(0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+            let limit = parameterKeys.contains(key) ? 1e-3 : 1e-4
+            #expect(difference.squareRoot() <= limit * max(norm.squareRoot(), 1e-6), "\(key): \(difference.squareRoot()) at norm \(norm.squareRoot())",
+                    sourceLocation: sourceLocation)
+            if parameterKeys.contains(key) {
+                squaredDifference += difference
+                squaredNorm += norm
+            }
         }
+        let relative = (squaredDifference / squaredNorm).squareRoot()
+        #expect(relative <= tolerance, "parameters: relative difference \(relative)", sourceLocation: sourceLocation)
     }
 
     @Test("2 members x 2 give the parameters of 1 process x 4 after 3 steps (dropout on, BatchNorm synchronised)")
@@ -165,3 +182,4 @@ struct UncheckedBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
 }
+

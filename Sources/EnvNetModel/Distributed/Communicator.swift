@@ -107,6 +107,8 @@ public final class SynchronizedBatchStatistics: BatchNormalization.StatisticsRed
         }
     }
 
+    public var parameterGradientShare: Double { 1 / Double(communicator.size) }
+
     public func sum(_ values: inout [Double]) {
         guard failure == nil else { return }
         do { try communicator.allreduceSum(&values) } catch { failure = error }

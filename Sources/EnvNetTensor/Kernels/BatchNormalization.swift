@@ -152,6 +152,11 @@ public enum BatchNormalization {
         /// Σdy·(x − mean), two per channel).
         /// - Parameter values: The local sums.
         func sum(_ values: inout [Double])
+        /// The share of the summed Σdy and Σdy·x̂ each process adds to its scale and shift
+        /// gradients (1/N): the processes' gradient sum then adds N equal shares of the global
+        /// sums. Summing the local sums instead would round each before the sum, and these sums
+        /// cancel strongly (bn1's shift gradient lost three digits that way).
+        var parameterGradientShare: Double { get }
     }
 
     // MARK: - Forward
@@ -312,14 +317,16 @@ public enum BatchNormalization {
                 }
                 sums[2 * channel] = sumGradient
                 sums[2 * channel + 1] = sumGradientCentered
-                // The parameters' gradients are this process's share; the gradient allreduce sums them.
-                let inverse = inverses[channel]
-                gammaGradient?[channel] += Float(sumGradientCentered) * inverse
-                betaGradient?[channel] += Float(sumGradient)
             }
         }
         reducer?.sum(&sums)
         precondition(sums.count == 2 * channels, "BatchNormalization.backward: the reducer returned \(sums.count) sums for \(channels) channels")
+        // With a reducer the sums are every process's, and each adds its share of them.
+        let share = reducer?.parameterGradientShare ?? 1
+        for channel in 0..<channels {
+            gammaGradient?[channel] += Float(sums[2 * channel + 1] * share) * inverses[channel]
+            betaGradient?[channel] += Float(sums[2 * channel] * share)
+        }
         sums.withUnsafeBufferPointer { sums in
             Parallel.forEach(count: channels) { channel in
                 let mean = means[channel], inverse = inverses[channel]

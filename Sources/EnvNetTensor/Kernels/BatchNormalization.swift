@@ -4,8 +4,8 @@ import Foundation
 /// the channel), PyTorch's semantics, as operations of the tensor core: the training forward pass
 /// (batch statistics, running averages updated), the inference forward pass (running statistics)
 /// and the backward pass of the training forward. Both forward passes end in one shared kernel,
-/// `y = (x − mean)·scale + shift` per channel (ReLU fused when asked; the fused operations that fold
-/// BatchNorm into a convolution, ``FusedFrontEnd``, fold the mean into the shift instead).
+/// `y = x·scale + shift` per channel (ReLU fused when asked), so that they and the fused operations
+/// that fold BatchNorm into a convolution (``FusedFrontEnd``) compute the same arithmetic.
 ///
 /// Pointer loops over contiguous memory, parallel over channels; sums are accumulated per row in
 /// `Float` vectors and across rows in `Double`. The caller keeps every pointer valid for the call.
@@ -28,8 +28,7 @@ public enum BatchNormalization {
     }
 
     /// What the training forward pass keeps for the backward pass, per channel: the batch mean,
-    /// the inverse standard deviation, and the affine map `y = (x − mean)·scale + shift` it applied
-    /// (`shift` is β).
+    /// the inverse standard deviation, and the affine map `y = x·scale + shift` it applied.
     /// Not `Sendable`: the layer that owns it uses it from one thread at a time.
     public final class SavedStatistics {
         /// C.
@@ -227,13 +226,10 @@ public enum BatchNormalization {
                 means[channel] = mean
                 inverses[channel] = inverse
                 let scale = (gamma?[channel] ?? 1) * inverse
-                // y = (x − mean)·scale + β, centred first (as PyTorch computes it): folding the
-                // mean into the shift, x·scale + (β − mean·scale), loses the digits of y near a
-                // ReLU's kink when the mean is large against the spread.
-                let shift = beta?[channel] ?? 0
+                let shift = (beta?[channel] ?? 0) - mean * scale
                 scales[channel] = scale
                 shifts[channel] = shift
-                applyAffine(x, y, shape: shape, channel: channel, mean: mean, scale: scale, shift: shift, relu: relu)
+                applyAffine(x, y, shape: shape, channel: channel, scale: scale, shift: shift, relu: relu)
                 let unbiased = Float(channelMoments.squares / (channelMoments.count - 1))
                 runMean[channel] = (1 - momentum) * runMean[channel] + momentum * mean
                 runVar[channel] = (1 - momentum) * runVar[channel] + momentum * unbiased
@@ -259,17 +255,18 @@ public enum BatchNormalization {
     ) {
         Parallel.forEach(count: shape.channels) { channel in
             let scale = inferenceScale(gamma: gamma?[channel], variance: runningVariance[channel], epsilon: epsilon)
-            applyAffine(x, y, shape: shape, channel: channel, mean: runningMean[channel], scale: scale, shift: beta?[channel] ?? 0, relu: relu)
+            let shift = (beta?[channel] ?? 0) - runningMean[channel] * scale
+            applyAffine(x, y, shape: shape, channel: channel, scale: scale, shift: shift, relu: relu)
         }
     }
 
-    /// The kernel both forward passes share: `y = (x − mean)·scale + shift` (or its ReLU) over one channel.
+    /// The kernel both forward passes share: `y = x·scale + shift` (or its ReLU) over one channel.
     @inline(__always)
     static func applyAffine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, shape: Shape, channel: Int,
-                            mean: Float, scale: Float, shift: Float, relu: Bool) {
+                            scale: Float, shift: Float, relu: Bool) {
         for n in 0..<shape.batch {
             let offset = (n * shape.channels + channel) * shape.length
-            affineRow(x + offset, y + offset, shape.length, mean, scale, shift, relu: relu)
+            affineRow(x + offset, y + offset, shape.length, scale, shift, relu: relu)
         }
     }
 
@@ -347,7 +344,7 @@ public enum BatchNormalization {
                     if fusedReLU {
                         for i in 0..<length {
                             let value = xRow[i], upstream = dyRow[i]
-                            let gradient: Float = (value - mean) * scale + shift > 0 ? upstream : 0
+                            let gradient: Float = value * scale + shift > 0 ? upstream : 0
                             dxRow[i] = factor * (gradient - meanGradient - (value - mean) * slope)
                         }
                     } else {
@@ -419,7 +416,7 @@ private func rowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<
     return (sum, dot)
 }
 
-/// Σ g·m and Σ g·m·(x − mean) over a row, where m = ((x − mean)·scale + shift > 0): the sums of
+/// Σ g·m and Σ g·m·(x − mean) over a row, where m = (x·scale + shift > 0): the sums of
 /// ``rowSumAndCenteredDot(_:_:_:_:)`` for the gradient after a fused ReLU.
 @inline(__always)
 private func maskedRowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ count: Int, _ mean: Float,
@@ -429,15 +426,15 @@ private func maskedRowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePo
     let zero = SIMD8<Float>()
     var index = 0
     while index + 8 <= count {
-        let centered = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self) - center
-        let gv = zero.replacing(with: UnsafeRawPointer(g + index).loadUnaligned(as: SIMD8<Float>.self), where: centered * scales + shifts .> zero)
+        let xv = UnsafeRawPointer(x + index).loadUnaligned(as: SIMD8<Float>.self)
+        let gv = zero.replacing(with: UnsafeRawPointer(g + index).loadUnaligned(as: SIMD8<Float>.self), where: xv * scales + shifts .> zero)
         sumLanes += gv
-        dotLanes += gv * centered
+        dotLanes += gv * (xv - center)
         index += 8
     }
     var sum = Double(sumLanes.sum()), dot = Double(dotLanes.sum())
     while index < count {
-        if (x[index] - mean) * scale + shift > 0 {
+        if x[index] * scale + shift > 0 {
             sum += Double(g[index])
             dot += Double(g[index]) * Double(x[index] - mean)
         }
@@ -446,13 +443,12 @@ private func maskedRowSumAndCenteredDot(_ g: UnsafePointer<Float>, _ x: UnsafePo
     return (sum, dot)
 }
 
-/// y = (x − mean)·scale + shift over a row, or its ReLU with `relu`.
+/// y = x·scale + shift over a row, or max(0, x·scale + shift) with `relu`.
 @inline(__always)
-private func affineRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ mean: Float, _ scale: Float, _ shift: Float,
-                       relu: Bool) {
+private func affineRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int, _ scale: Float, _ shift: Float, relu: Bool) {
     if relu {
-        for index in 0..<count { let value = (x[index] - mean) * scale + shift; y[index] = value > 0 ? value : 0 }
+        for index in 0..<count { let value = x[index] * scale + shift; y[index] = value > 0 ? value : 0 }
     } else {
-        for index in 0..<count { y[index] = (x[index] - mean) * scale + shift }
+        for index in 0..<count { y[index] = x[index] * scale + shift }
     }
 }

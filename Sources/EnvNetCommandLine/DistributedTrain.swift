@@ -11,6 +11,8 @@ struct Distribution {
     let checksumInterval: Int
     /// Each rank trains whole folds of --cross-validation alone instead of sharing every batch.
     let parallelFolds: Bool
+    /// Lifts the time limit of the collectives (for waits that may last as long as a training).
+    var removeTimeLimit: () -> Void = {}
 }
 
 /// `envnet train` as one member of a data-parallel job: the `train` command of `envnet-mpi`
@@ -58,11 +60,12 @@ public enum DistributedCommandLine {
     /// Runs `envnet-mpi train …` with the process's arguments.
     /// - Parameters:
     ///   - communicator: This process's group (MPI_COMM_WORLD).
-    ///   - setCollectiveTimeout: Receives --collective-timeout before any collective.
+    ///   - setCollectiveTimeout: Receives --collective-timeout before any collective (and infinity
+    ///     where a wait may last as long as a training).
     ///   - abort: Ends the whole job with an exit code (MPI_Abort): a rank that fails alone must
     ///     not leave the others waiting.
     /// - Returns: 0 when the training finished (the caller then finalises MPI and exits).
-    public static func main(communicator: any Communicator, setCollectiveTimeout: (Double) -> Void, abort: (Int32) -> Never) -> Int32 {
+    public static func main(communicator: any Communicator, setCollectiveTimeout: @escaping (Double) -> Void, abort: (Int32) -> Never) -> Int32 {
         ProcessSupport.lineBufferStandardOutput()
         signal(SIGXFSZ, SIG_IGN)
         if communicator.rank != 0 {
@@ -107,7 +110,8 @@ public enum DistributedCommandLine {
         setCollectiveTimeout(command.collectiveTimeout)
         do {
             try command.train.run(distribution: Distribution(communicator: communicator, checksumInterval: command.checksumInterval,
-                                                             parallelFolds: command.parallelFolds))
+                                                             parallelFolds: command.parallelFolds,
+                                                             removeTimeLimit: { setCollectiveTimeout(.infinity) }))
         } catch {
             fail("Error: \(error)", code: 1)
         }

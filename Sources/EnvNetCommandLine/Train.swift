@@ -198,7 +198,8 @@ struct Train: ParsableCommand {
     /// Trains alone, or as a member of a data-parallel job (``DistributedTrain``).
     func run(distribution: Distribution?) throws {
         // The run folder first: a read-only or misnamed --output must fail before preprocessing.
-        try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output))
+        // In a data-parallel job only rank 0 writes it (the others' machines may not have it).
+        if (distribution?.communicator.rank ?? 0) == 0 { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output)) }
         let progress = ProgressReporter()
         let source = try initFrom.map { path in try EnvNet.loadModel(from: URL(fileURLWithPath: path)) }
         if let source, let freezeThrough {
@@ -243,6 +244,9 @@ struct Train: ParsableCommand {
         }
         if let distribution, distribution.parallelFolds {
             // Every rank's accuracies, gathered on every rank (NaN where another rank trained the fold).
+            // A rank that finished its folds waits here for the slowest, which may train for hours:
+            // no time limit (a rank that dies still ends the job through mpirun).
+            distribution.removeTimeLimit()
             let gathered = try distribution.communicator.allgather(accuracies)
             accuracies = folds.indices.map { index in gathered[index % distribution.communicator.size][index] }
             if distribution.communicator.rank != 0 { return }
@@ -294,8 +298,9 @@ struct TrainingRun {
         let classNames = prepared.classNames
         let network = try source.map { try EnvNet.fineTuning(from: $0.network, classCount: classNames.count, seed: recipe.seed) }
             ?? EnvNet(configuration: recipe.network(classCount: classNames.count), seed: recipe.seed)
+        let rank = distribution?.communicator.rank ?? 0
         let trainer = try Trainer(network: network, training: training, classNames: classNames,
-                                  configuration: recipe.recipe, runFolder: folder)
+                                  configuration: recipe.recipe, runFolder: rank == 0 ? folder : nil)
         try trainer.freeze(through: freezeThrough)
         let scheme = recipe.scheme
         trainer.runSettings = [
@@ -304,7 +309,6 @@ struct TrainingRun {
             "network": network.configuration.description,
         ]
         if let source { trainer.runSettings["init from"] = URL(fileURLWithPath: source.path).standardizedFileURL.path }
-        let rank = distribution?.communicator.rank ?? 0
         if let distribution {
             trainer.dataParallelism = DataParallelism(communicator: distribution.communicator, checksumInterval: distribution.checksumInterval)
         }

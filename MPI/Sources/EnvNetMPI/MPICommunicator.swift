@@ -4,7 +4,9 @@ import Foundation
 
 /// EnvNetModel's ``Communicator`` over MPI_COMM_WORLD.
 ///
-/// - Errors: MPI_ERRORS_RETURN is set, so a failed call throws ``CommunicatorError/failed(operation:reason:)``.
+/// - Errors: MPI_ERRORS_RETURN is set, so a failed call returns to us; the communicator then
+///   prints what failed, naming the activity, and ends the job (the ranks' collectives could no
+///   longer be paired).
 /// - Time limits: MPI's blocking collectives cannot time out, and a rank that hangs (stopped,
 ///   swapping, deadlocked) is not noticed by `mpirun` the way a dead one is. A watchdog thread
 ///   therefore watches every collective in progress; one that takes longer than
@@ -20,6 +22,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let size: Int
     /// Whether MPI granted MPI_THREAD_MULTIPLE (gradient sums overlap the backward pass).
     public let overlapsGradientSums: Bool
+    private let threadMultiple: Bool
     /// Seconds a collective may take before the job is ended.
     public var collectiveTimeout: Double {
         get { lock.withLock { timeout } }
@@ -42,6 +45,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         guard code == 0 else { throw CommunicatorError.failed(operation: "MPI_Init_thread", reason: Self.errorString(code)) }
         self.rank = Int(rank)
         self.size = Int(size)
+        threadMultiple = multiple != 0
         overlapsGradientSums = multiple != 0 && size > 1
         Thread.detachNewThread { [self] in watch() }
         if overlapsGradientSums { Thread.detachNewThread { [self] in sumGradients() } }
@@ -142,8 +146,14 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             return nextWatchID
         }
         let code = call()
-        lock.withLock { _ = watched.removeValue(forKey: id) }
-        guard code == 0 else { throw CommunicatorError.failed(operation: operation, reason: Self.errorString(code)) }
+        let doing = lock.withLock { watched.removeValue(forKey: id)?.activity ?? activity }
+        guard code == 0 else {
+            // The other ranks are in (or past) this collective: carrying on would pair the
+            // following collectives wrongly, so the job ends here, with the step named.
+            let message = "envnet-mpi (rank \(rank) of \(size)): \(doing): \(operation) failed: \(Self.errorString(code)); ending the job\n"
+            FileHandle.standardError.write(Data(message.utf8))
+            abort(code: 76)
+        }
     }
 
     /// The watchdog: ends the job when a collective outlives its time limit. Before the first
@@ -164,7 +174,10 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
                 let message = "envnet-mpi (rank \(rank) of \(size)): \(late.activity): \(late.operation) did not finish within "
                     + "\(Self.seconds(late.seconds)): another rank died or hangs; ending the job\n"
                 FileHandle.standardError.write(Data(message.utf8))
-                abort(code: 75)
+                // MPI_Abort from this thread needs MPI_THREAD_MULTIPLE; without it the process
+                // ends alone and mpirun ends the job.
+                if threadMultiple { abort(code: 75) }
+                _exit(75)
             }
         }
     }

@@ -156,7 +156,11 @@ public final class ThreadGroup: @unchecked Sendable {
         } else {
             let deadline = Date(timeIntervalSinceNow: timeout)
             while generation == myGeneration {
-                if !condition.wait(until: deadline) { throw CommunicatorError.timedOut(operation: operation, seconds: timeout) }
+                if !condition.wait(until: deadline) {
+                    // Leave the barrier as it was, so that a later exchange is not one member short.
+                    arrived -= 1
+                    throw CommunicatorError.timedOut(operation: operation, seconds: timeout)
+                }
             }
         }
         let gathered = result

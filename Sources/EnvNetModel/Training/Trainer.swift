@@ -167,13 +167,17 @@ public final class Trainer {
     /// resumes any checkpoint.
     @discardableResult
     public func resumeIfPossible() throws -> Bool {
-        guard let url = checkpointURL else { return false }
         let file: SafeTensors
+        // Under dataParallelism only rank 0 needs a run folder; the others receive its checkpoint.
+        let url = checkpointURL ?? URL(fileURLWithPath: "checkpoint.safetensors")
         if let group = dataParallelism?.communicator {
             // The first byte says what follows: 0 no checkpoint, 1 a checkpoint, 2 rank 0 failed.
             var bytes: [UInt8] = []
             var failure: Error?
             if group.rank == 0 {
+                guard checkpointURL != nil else {
+                    throw TrainingError.invalidConfiguration("rank 0 of a data-parallel job needs a run folder to resume from")
+                }
                 do {
                     bytes = FileManager.default.fileExists(atPath: url.path) ? [1] + [UInt8](try Data(contentsOf: url)) : [0]
                     if bytes[0] == 1 { _ = try SafeTensors.decode(Data(bytes.dropFirst()), source: url.path) }
@@ -194,7 +198,7 @@ public final class Trainer {
             default: throw mismatch(url, "rank 0 could not read it (see its message)")
             }
         } else {
-            guard FileManager.default.fileExists(atPath: url.path) else { return false }
+            guard checkpointURL != nil, FileManager.default.fileExists(atPath: url.path) else { return false }
             file = try SafeTensors.read(from: url)
         }
         return try restore(from: file, url: url)

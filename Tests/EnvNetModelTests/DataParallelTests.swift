@@ -183,3 +183,14 @@ struct UncheckedBox<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
+
+@Suite("Gradient buckets")
+struct GradientBucketLayoutTests {
+    @Test("Consecutive tensors up to the bucket size, a larger tensor alone")
+    func layout() {
+        // 4 bytes per element, buckets of 100 bytes (25 elements).
+        #expect(DataParallelism.bucketRanges(elementCounts: [10, 10, 10, 40, 5, 5], bucketBytes: 100) == [0..<2, 2..<3, 3..<4, 4..<6])
+        #expect(DataParallelism.bucketRanges(elementCounts: [], bucketBytes: 100).isEmpty)
+        #expect(DataParallelism.bucketRanges(elementCounts: [30], bucketBytes: 100) == [0..<1])
+    }
+}

@@ -20,13 +20,10 @@ enum AllreduceBenchmark {
         let network = EnvNet(configuration: EnvNetConfiguration(classCount: 50, hiddenUnits: hiddenUnits), seed: 0)
         let parameters = network.parameters()
         let count = parameters.reduce(0) { $0 + $1.count }
-        // The buckets of training (25 MiB, a larger tensor alone), last layer first.
-        var buckets: [Int] = [], current = 0
-        for parameter in parameters.reversed() {
-            if current > 0, 4 * (current + parameter.count) > 25 << 20 { buckets.append(current); current = 0 }
-            current += parameter.count
-        }
-        if current > 0 { buckets.append(current) }
+        // The buckets of training, last layer first.
+        let counts = parameters.reversed().map(\.count)
+        let buckets = DataParallelism.bucketRanges(elementCounts: counts, bucketBytes: DataParallelism.defaultBucketBytes)
+            .map { counts[$0].reduce(0, +) }
         var times: [Double] = []
         do {
             for _ in 0..<rounds + 1 {

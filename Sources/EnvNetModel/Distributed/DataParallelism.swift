@@ -30,11 +30,34 @@ public struct DataParallelism {
     ///   - communicator: The group.
     ///   - checksumInterval: Steps between parameter checksums (0: only at checkpoints).
     ///   - bucketBytes: The bytes of a gradient bucket (25 MiB, as PyTorch's DDP).
-    public init(communicator: any Communicator, checksumInterval: Int = 50, bucketBytes: Int = 25 << 20) {
+    public init(communicator: any Communicator, checksumInterval: Int = 50, bucketBytes: Int = defaultBucketBytes) {
         self.communicator = communicator
         self.checksumInterval = max(0, checksumInterval)
         self.bucketBytes = max(1, bucketBytes)
     }
+
+    /// How gradients are grouped into buckets: consecutive tensors (given last layer first, as
+    /// the backward pass finishes them) up to `bucketBytes` of Float, a larger tensor alone.
+    /// - Parameters:
+    ///   - elementCounts: Each tensor's element count, in the order the backward pass finishes them.
+    ///   - bucketBytes: The bytes of a bucket.
+    /// - Returns: The index range of each bucket in `elementCounts`.
+    public static func bucketRanges(elementCounts: [Int], bucketBytes: Int) -> [Range<Int>] {
+        var ranges: [Range<Int>] = [], start = 0, bytes = 0
+        for (index, count) in elementCounts.enumerated() {
+            if index > start, bytes + 4 * count > bucketBytes {
+                ranges.append(start..<index)
+                start = index
+                bytes = 0
+            }
+            bytes += 4 * count
+        }
+        if start < elementCounts.count { ranges.append(start..<elementCounts.count) }
+        return ranges
+    }
+
+    /// 25 MiB, as PyTorch's DDP.
+    public static let defaultBucketBytes = 25 << 20
 
     /// The positions within a batch of `count` samples that member `rank` of `size` trains on:
     /// contiguous, the first `count % size` members one more.
@@ -65,17 +88,8 @@ final class GradientBuckets {
     ///   - bucketBytes: The bytes of a bucket (a larger parameter has a bucket of its own).
     init(parameters: [Parameter], communicator: any Communicator, bucketBytes: Int) {
         self.communicator = communicator
-        var buckets: [[Parameter]] = [], current: [Parameter] = [], bytes = 0
-        for parameter in parameters.reversed() {
-            if !current.isEmpty, bytes + 4 * parameter.count > bucketBytes {
-                buckets.append(current)
-                current = []
-                bytes = 0
-            }
-            current.append(parameter)
-            bytes += 4 * parameter.count
-        }
-        if !current.isEmpty { buckets.append(current) }
+        let reversed = Array(parameters.reversed())
+        let buckets = DataParallelism.bucketRanges(elementCounts: reversed.map(\.count), bucketBytes: bucketBytes).map { Array(reversed[$0]) }
         self.buckets = buckets
         var index: [ObjectIdentifier: Int] = [:]
         for (bucket, members) in buckets.enumerated() { for parameter in members { index[ObjectIdentifier(parameter)] = bucket } }

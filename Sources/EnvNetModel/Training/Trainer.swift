@@ -146,8 +146,7 @@ public final class Trainer {
         var file = network.safeTensors(classNames: classNames)
         file.tensors = Dictionary(uniqueKeysWithValues: file.tensors.map { (Key.model + $0.key, $0.value) })
         for (key, value) in optimizer.state.tensors { file.tensors[Key.optimizer + key] = value }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
+        let encoder = JSONEncoder.sorted
         file.metadata[Key.training] = String(decoding: try encoder.encode(configuration), as: UTF8.self)
         file.metadata[Key.history] = String(decoding: try encoder.encode(history), as: UTF8.self)
         file.metadata[Key.steps] = String(optimizer.stepCount)
@@ -249,9 +248,7 @@ public final class Trainer {
     /// The names of the recipe fields whose values differ, with both values.
     static func differingFields(_ now: TrainingConfiguration, _ checkpoint: TrainingConfiguration) -> [String] {
         func fields(_ recipe: TrainingConfiguration) -> [String: String] {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            guard let data = try? encoder.encode(recipe),
+            guard let data = try? JSONEncoder.sorted.encode(recipe),
                   let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
             return object.mapValues { value in
                 (try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]))
@@ -267,8 +264,7 @@ public final class Trainer {
 
     private func writeLog() throws {
         guard let url = logURL, writesRunFolder else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
+        let encoder = JSONEncoder.sorted
         let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         try AtomicFile.write(lines.map { $0 + "\n" }.joined(), to: url)
     }

@@ -7,6 +7,11 @@ Output (Tests/EnvNetModelTests/Fixtures/envnet_v2.safetensors), under prefixes:
   eval.input, eval.logits              two windows and their logits in evaluation mode
   train.input, train.labels, train.loss  a training batch (BatchNorm on batch statistics, dropout 0)
   grad.*       the gradient of the mean cross-entropy with respect to every parameter
+  block{k}.*   for k = 1 ... 10, each block (conv{k}, bn{k} in training mode, ReLU, its pooling)
+               alone on a small random input with the model's weights: input, output_grad (a
+               random gradient at the block's output), input_grad, and grad.conv{k}.weight,
+               grad.bn{k}.weight, grad.bn{k}.bias. Checked block by block, every gradient is
+               compared from PyTorch's own inputs, so no ReLU decision can differ upstream.
 fc11 and fc12 are narrowed to 8 units and the classes to 5, to keep the file small (the full
 network has about 101 M parameters); every convolution has the authors' sizes.
 Needs torch and safetensors (pip install 'torch==2.13.0+cpu' safetensors).
@@ -70,6 +75,28 @@ def randomize(net, generator):
                 b.copy_(torch.rand(b.shape, generator=generator) + 0.5)
 
 
+def decision_margin(conv, bn, pool, x):
+    """The smallest distance, in float64, of a block's pre-activation from ReLU's kink, and of a
+    pooling window's positive maximum from its runner-up."""
+    with torch.no_grad():
+        pre = F.conv2d(x.double(), conv.weight.double(), stride=conv.stride)
+        mean = pre.mean(dim=(0, 2, 3), keepdim=True)
+        var = pre.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+        pre = (pre - mean) / torch.sqrt(var + bn.eps) * bn.weight.double().view(1, -1, 1, 1) + bn.bias.double().view(1, -1, 1, 1)
+        margin = pre.abs().min().item()
+        if pool is not None:
+            activated = F.relu(pre)
+            n, c, h, w = activated.shape
+            kh, kw = pool
+            windows = activated[:, :, : h // kh * kh, : w // kw * kw].reshape(n, c, h // kh, kh, w // kw, kw)
+            windows = windows.permute(0, 1, 2, 4, 3, 5).reshape(-1, kh * kw)
+            top = windows.topk(2, dim=1).values
+            positive = top[:, 0] > 0
+            if positive.any():
+                margin = min(margin, (top[positive, 0] - top[positive, 1]).min().item())
+    return margin
+
+
 def main():
     generator = torch.Generator().manual_seed(2018)
     net = EnvNetV2()
@@ -94,6 +121,30 @@ def main():
     tensors["train.loss"] = loss.detach().reshape(1)
     for name, p in net.named_parameters():
         tensors[f"grad.{name}"] = p.grad.contiguous()
+    # Each block alone: the real kernel sizes, strides and channels on small inputs.
+    shapes = [(1, 1000), (1, 400), (16, 24), (14, 20)] + [(2, 12)] * 6
+    for index, ((cin, _, _, _, pool), (height, width)) in enumerate(zip(PLAN, shapes), start=1):
+        conv, bn = getattr(net, f"conv{index}"), getattr(net, f"bn{index}")
+        conv.zero_grad()
+        bn.zero_grad()
+        # Redrawn until no ReLU or max-pooling decision is within 1e-4 of flipping (in float64):
+        # float32 rounding could otherwise decide it differently here and in Swift.
+        while True:
+            x = torch.randn(2, cin, height, width, generator=generator) * 0.3
+            if decision_margin(conv, bn, pool, x) > 1e-4:
+                break
+        x.requires_grad_()
+        y = F.relu(bn(conv(x)))
+        if pool is not None:
+            y = F.max_pool2d(y, pool)
+        g = torch.randn(y.shape, generator=generator)
+        y.backward(g)
+        tensors[f"block{index}.input"] = x.detach().contiguous()
+        tensors[f"block{index}.output_grad"] = g.contiguous()
+        tensors[f"block{index}.input_grad"] = x.grad.contiguous()
+        tensors[f"block{index}.grad.conv{index}.weight"] = conv.weight.grad.clone().contiguous()
+        tensors[f"block{index}.grad.bn{index}.weight"] = bn.weight.grad.clone().contiguous()
+        tensors[f"block{index}.grad.bn{index}.bias"] = bn.bias.grad.clone().contiguous()
     save_file(tensors, OUT)
     print(f"wrote {OUT}: loss {loss.item():.6f}, {sum(v.numel() for v in tensors.values())} values")
 

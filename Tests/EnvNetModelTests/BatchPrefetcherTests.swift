@@ -8,7 +8,7 @@ struct BatchPrefetcherTests {
     func prefetchedBatchesEqualInlineBatches(betweenClass: Bool) throws {
         let clips = TrainingTests.clips()
         let recipe = TrainingTests.recipe(epochs: 2, betweenClass: betweenClass)
-        let builder = try BatchBuilder(clips: clips, classCount: 3, windowLength: 24_014, configuration: recipe)
+        let builder = try BatchBuilder(clips: clips, classCount: 3, windowLength: 24_014, sampleRate: 16_000, configuration: recipe)
         let prefetcher = BatchPrefetcher(builder: builder)
         for epoch in 0..<2 {
             let order = builder.order(epoch: epoch)

@@ -26,7 +26,7 @@ struct InferenceTests {
     @Test func loadsWeightsAndClassifiesIntoADistribution() throws {
         let classifier = try SoundClassifier(contentsOf: Self.weightsFile())
         #expect(classifier.classNames == Self.classNames)
-        #expect(classifier.configuration == EnvNetConfiguration(classCount: 3, hiddenUnits: 8))
+        #expect(classifier.configuration == .envnet(EnvNetConfiguration(classCount: 3, hiddenUnits: 8)))
         #expect(classifier.scheme == .probabilityVoting(hop: 3200))
         let samples = Self.buffer(frequency: 440, count: 20_000, sampleRate: 16_000, seed: 1)
         let result = try classifier.classify(samples: samples, sampleRate: 16_000, topK: 10)

@@ -38,7 +38,7 @@ struct InteropTests {
 
         // The app-facing API reads the converted file too.
         let classifier = try SoundClassifier(contentsOf: Self.fixture("interop_seed"))
-        #expect(classifier.classNames == Self.classNames && classifier.configuration.variant == .seed)
+        #expect(classifier.classNames == Self.classNames && classifier.configuration.envnet?.variant == .seed)
     }
 
     @Test func theScriptWritesWhatEnvNetSaveWrites() throws {

@@ -63,7 +63,7 @@ struct ModelDescriptionTests {
         let bareURL = try Self.file("bare.safetensors")
         try bare.write(to: bareURL)
         let (_, inferred) = try EnvNet.loadModel(from: bareURL)
-        #expect(inferred.configuration == Self.configuration)
+        #expect(inferred.configuration == .envnet(Self.configuration))
         #expect(inferred.classNames == ["class 0", "class 1", "class 2"])
         #expect(inferred.preprocessing == .seedArticle)
     }

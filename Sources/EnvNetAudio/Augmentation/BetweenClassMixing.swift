@@ -16,11 +16,25 @@ public struct BetweenClassMixer: Sendable {
     private let window: [Double]
     private let weights: [Double]
 
+    /// The gain frame length the authors' code uses at `sampleRate`: 2048 samples at 16 kHz (EnvNet)
+    /// and 4096 at 44.1 kHz (EnvNet-v2). Other rates take the power of two nearest to 128 ms, the
+    /// 16 kHz frame's duration.
+    public static func frameLength(sampleRate: Int) -> Int {
+        switch sampleRate {
+        case 16_000: return 2048
+        case 44_100: return 4096
+        default:
+            let exponent = (log2(Double(max(sampleRate, 1)) * 0.128)).rounded()
+            return 1 << Int(min(max(exponent, 4), 20))
+        }
+    }
+
     /// Creates a mixer.
     ///
     /// - Parameters:
     ///   - sampleRate: The sampling rate in Hz (16000 for EnvNet).
-    ///   - frameLength: Samples per frame, a power of two (2048 at 16 kHz as in the reference).
+    ///   - frameLength: Samples per frame, a power of two (2048 at 16 kHz and 4096 at 44.1 kHz as in
+    ///     the reference: ``frameLength(sampleRate:)``).
     ///   - floor: Floor in dB for the A-weighting curve and for each frame's gain (-80).
     /// - Throws: `AudioError` when `frameLength` is not a power of two.
     public init(sampleRate: Int = 16000, frameLength: Int = 2048, floor: Double = -80) throws {

@@ -25,7 +25,7 @@ public struct EmbeddingExtractor {
     public static let defaultLayer = "relu6"
 
     /// The network.
-    public let network: EnvNet
+    public let network: any ClassifierNetwork
     /// The layer whose output is taken (``defaultLayer`` unless chosen otherwise).
     public let layer: String
     /// Which windows of a clip are embedded and averaged.
@@ -47,7 +47,7 @@ public struct EmbeddingExtractor {
     ///   - silenceThreshold: The silence threshold of probability voting.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for an unknown layer, an invalid scheme, batch
     ///   size or threshold.
-    public init(network: EnvNet, layer: String = EmbeddingExtractor.defaultLayer, scheme: EvaluationScheme = .seedArticle,
+    public init(network: any ClassifierNetwork, layer: String = EmbeddingExtractor.defaultLayer, scheme: EvaluationScheme = .seedArticle,
                 batchSize: Int = 16, silenceThreshold: Float = 0.2) throws {
         let names = network.layerNames
         guard names.contains(layer) else {
@@ -59,7 +59,7 @@ public struct EmbeddingExtractor {
         self.batchSize = batchSize
         self.silenceThreshold = silenceThreshold
         // Only its window selection is used; windows are scored here, not by the evaluator.
-        self.windowing = try ClipEvaluator(windowLength: network.configuration.inputLength, classCount: 1, scheme: scheme,
+        self.windowing = try ClipEvaluator(windowLength: network.inputLength, classCount: 1, scheme: scheme,
                                            batchSize: batchSize, silenceThreshold: silenceThreshold) { _ in [] }
     }
 
@@ -74,7 +74,7 @@ public struct EmbeddingExtractor {
     ///   (damaged weights).
     public func embedding(of samples: [Float], name: String = "clip") throws -> [Float] {
         let windows = try windowing.windows(of: samples, name: name)
-        let length = network.configuration.inputLength
+        let length = network.inputLength
         let wasTraining = network.isTraining
         network.eval()
         defer { if wasTraining { network.train() } }

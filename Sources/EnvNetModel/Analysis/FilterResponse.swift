@@ -65,11 +65,11 @@ public enum LearnedFilterAnalysis {
     /// - Returns: The raw and normalized responses and the filters' order.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for an invalid grid, batch size, amplitude or
     ///   layer name, or when the network produces non-finite activations (damaged weights).
-    public static func measure(network: EnvNet, frequencies: [Double]? = nil, layer: String = "pool2",
+    public static func measure(network: any ClassifierNetwork, frequencies: [Double]? = nil, layer: String = "pool2",
                                batchSize: Int = 16, amplitude: Float = 1,
                                progress: ((_ completed: Int, _ total: Int) -> Void)? = nil) throws -> FilterResponse {
         let grid = try frequencies ?? logSpacedFrequencies()
-        let rate = EnvNetConfiguration.sampleRate
+        let rate = network.sampleRate
         guard !grid.isEmpty else { throw EnvNetError.invalidInput("the frequency grid is empty") }
         for (index, frequency) in grid.enumerated() {
             guard frequency.isFinite, frequency > 0, frequency <= Double(rate) / 2 else {
@@ -86,7 +86,7 @@ public enum LearnedFilterAnalysis {
             throw EnvNetError.invalidInput("the network has no layer named \(layer); layers: \(layerNames.joined(separator: ", "))")
         }
 
-        let length = network.configuration.inputLength
+        let length = network.inputLength
         let wasTraining = network.isTraining
         network.eval()
         defer { if wasTraining { network.train() } }

@@ -203,12 +203,3 @@ public final class ThreadGroup: @unchecked Sendable {
         }
     }
 }
-
-extension EnvNet {
-    /// Makes every BatchNorm of the network normalise with the statistics of the whole group's
-    /// batch (nil: this member's batch alone).
-    /// - Parameter reducer: The group's statistics.
-    public func synchronizeBatchStatistics(_ reducer: (any BatchNormalization.StatisticsReducer)?) {
-        for norm in [frontEnd.bn1, frontEnd.bn2, block3.normalization, block4.normalization] { norm.statisticsReducer = reducer }
-    }
-}

@@ -153,22 +153,6 @@ final class GradientBuckets {
     func resetWaitTime() { waitSeconds = 0 }
 }
 
-extension EnvNet {
-    /// A checksum of every parameter and running statistic, bit for bit (FNV-1a over the values'
-    /// bits, in key order): members that applied the same steps have the same checksum.
-    public func parameterChecksum() -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        let tensors = namedParameters().map { ($0.key, $0.parameter.value) } + namedBuffers().map { ($0.key, $0.buffer.value) }
-        for (_, tensor) in tensors.sorted(by: { $0.0 < $1.0 }) {
-            tensor.withUnsafeBufferPointer { buffer in
-                for value in buffer {
-                    hash = (hash ^ UInt64(value.bitPattern)) &* 0x100_0000_01B3
-                }
-            }
-        }
-        return hash
-    }
-}
 
 extension Communicator {
     /// Whether every member has the same `value` (two exact halves, so no Double rounding).

@@ -96,10 +96,10 @@ public struct ClipEvaluator {
     ///     few hundred MB of activations for the official sizes).
     ///   - silenceThreshold: The silence threshold of probability voting.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for an invalid scheme, batch size or threshold.
-    public init(network: EnvNet, scheme: EvaluationScheme = .seedArticle, batchSize: Int = 32,
+    public init(network: any ClassifierNetwork, scheme: EvaluationScheme = .seedArticle, batchSize: Int = 32,
                 silenceThreshold: Float = 0.2) throws {
-        let length = network.configuration.inputLength
-        try self.init(windowLength: length, classCount: network.configuration.classCount, scheme: scheme,
+        let length = network.inputLength
+        try self.init(windowLength: length, classCount: network.classCount, scheme: scheme,
                       batchSize: batchSize, silenceThreshold: silenceThreshold) { windows in
             try Self.softmaxScores(of: windows, network: network)
         }
@@ -108,13 +108,13 @@ public struct ClipEvaluator {
     /// The softmax outputs of an EnvNet for a batch of windows, in evaluation mode.
     ///
     /// - Parameters:
-    ///   - windows: Windows of exactly `network.configuration.inputLength` samples each.
+    ///   - windows: Windows of exactly `network.inputLength` samples each.
     ///   - network: The network (restored to training mode afterwards if it was training).
     /// - Returns: One row of class probabilities per window.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` when a window has the wrong length.
-    public static func softmaxScores(of windows: [[Float]], network: EnvNet) throws -> [[Float]] {
+    public static func softmaxScores(of windows: [[Float]], network: any ClassifierNetwork) throws -> [[Float]] {
         if windows.isEmpty { return [] }
-        let length = network.configuration.inputLength
+        let length = network.inputLength
         var flat = [Float]()
         flat.reserveCapacity(windows.count * length)
         for (index, window) in windows.enumerated() {
@@ -127,7 +127,7 @@ public struct ClipEvaluator {
         network.eval()
         defer { if wasTraining { network.train() } }
         let logits = network(Tensor(flat, shape: [windows.count, 1, 1, length]))
-        let classes = network.configuration.classCount
+        let classes = network.classCount
         let probabilities = logits.softmax(axis: 1).scalars
         return (0..<windows.count).map { Array(probabilities[($0 * classes)..<(($0 + 1) * classes)]) }
     }
@@ -366,7 +366,7 @@ public struct ClipEvaluator {
     /// - Returns: A function from a network to its clip accuracy; it restores the network's
     ///   training mode and throws as ``accuracy(on:progress:)``.
     public static func validation(on clips: [LabeledClip], scheme: EvaluationScheme = .seedArticle,
-                                  batchSize: Int = 32) -> (EnvNet) throws -> Double {
+                                  batchSize: Int = 32) -> (any ClassifierNetwork) throws -> Double {
         { network in try ClipEvaluator(network: network, scheme: scheme, batchSize: batchSize).accuracy(on: clips) }
     }
 

@@ -22,6 +22,11 @@ public enum EvaluationScheme: Sendable, Hashable, Codable, CustomStringConvertib
     /// The authors' repository's 10-crop scheme.
     public static let authorsRepository = EvaluationScheme.tenCrop()
 
+    /// Probability voting with a 0.2 s hop at `sampleRate` (3200 samples at 16 kHz, 8820 at 44.1 kHz).
+    public static func probabilityVoting(sampleRate: Int) -> EvaluationScheme {
+        .probabilityVoting(hop: max(1, sampleRate / 5))
+    }
+
     /// A short human-readable name, such as `probability voting (hop 3200)`.
     public var description: String {
         switch self {

@@ -46,16 +46,18 @@ public struct SoundAnalysisRequest: Sendable, Hashable, Codable {
         self.topK = topK
     }
 
-    /// The samples at 16 kHz between window starts, after checking the settings.
+    /// The samples at the network's rate between window starts, after checking the settings.
     ///
-    /// - Parameter windowLength: The network's window in samples.
+    /// - Parameters:
+    ///   - windowLength: The network's window in samples.
+    ///   - sampleRate: The network's rate (16 kHz for EnvNet, 44.1 kHz for EnvNet-v2).
     /// - Returns: The hop, at least 1 sample.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` naming the setting out of range.
-    public func hopSamples(windowLength: Int) throws -> Int {
-        let rate = Double(EnvNetConfiguration.sampleRate)
+    public func hopSamples(windowLength: Int, sampleRate: Int = EnvNetConfiguration.sampleRate) throws -> Int {
+        let rate = Double(sampleRate)
         if let hopDuration {
             guard hopDuration.isFinite, hopDuration > 0, hopDuration <= 3600, (hopDuration * rate).rounded() >= 1 else {
-                throw EnvNetError.invalidInput("the hop must be between one sample at 16 kHz and 3600 s, got \(hopDuration) s")
+                throw EnvNetError.invalidInput("the hop must be between one sample at \(sampleRate) Hz and 3600 s, got \(hopDuration) s")
             }
             return Int((hopDuration * rate).rounded())
         }
@@ -69,8 +71,8 @@ public struct SoundAnalysisRequest: Sendable, Hashable, Codable {
     ///
     /// - Parameter windowLength: The network's window in samples.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` naming the first setting out of range.
-    public func validate(windowLength: Int) throws {
-        _ = try hopSamples(windowLength: windowLength)
+    public func validate(windowLength: Int, sampleRate: Int = EnvNetConfiguration.sampleRate) throws {
+        _ = try hopSamples(windowLength: windowLength, sampleRate: sampleRate)
         if let silenceThresholdDecibels { try SilenceDetection.validate(thresholdDecibels: silenceThresholdDecibels) }
         guard topK >= 1 else { throw EnvNetError.invalidInput("topK must be at least 1, got \(topK)") }
     }

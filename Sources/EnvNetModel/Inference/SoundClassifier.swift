@@ -28,12 +28,12 @@ public final class SoundClassifier: @unchecked Sendable {
     // `ClipLoader` is itself thread-safe.
 
     /// The network's sizes.
-    public let configuration: EnvNetConfiguration
+    public let configuration: NetworkConfiguration
     /// One name per class, in class order.
     public let classNames: [String]
     /// How recordings are cut into windows and voted.
     public let scheme: EvaluationScheme
-    /// The preprocessing applied to every recording (its rate is 16 kHz).
+    /// The preprocessing applied to every recording (its rate is the network's: 16 kHz for EnvNet, 44.1 kHz for EnvNet-v2).
     public let settings: PreprocessingSettings
 
     /// The detection rule: a recording or window whose peak before normalization is at or below
@@ -41,7 +41,7 @@ public final class SoundClassifier: @unchecked Sendable {
     public let silenceThresholdDecibels: Double
 
     let lock = NSLock()
-    let network: EnvNet
+    let network: any ClassifierNetwork
     private let evaluator: ClipEvaluator
     let loader: ClipLoader
 
@@ -60,11 +60,11 @@ public final class SoundClassifier: @unchecked Sendable {
     ///   - silenceThresholdDecibels: The detection threshold in dBFS; nil uses the model's.
     ///   - batchSize: The most windows per forward pass.
     /// - Throws: `SafeTensorsError` for a damaged file, ``EnvNetError/incompatibleWeights(path:reason:)``
-    ///   for weights that are not an EnvNet (or of a newer schema), ``EnvNetError/invalidInput(_:)``
-    ///   for an invalid scheme, threshold, batch size, or a preprocessing rate other than 16 kHz.
+    ///   for weights of no network this library builds (or of a newer schema), ``EnvNetError/invalidInput(_:)``
+    ///   for an invalid scheme, threshold, batch size, or a preprocessing rate other than the network's.
     public convenience init(contentsOf weightsURL: URL, scheme: EvaluationScheme? = nil,
                             settings: PreprocessingSettings? = nil, silenceThresholdDecibels: Double? = nil, batchSize: Int = 32) throws {
-        let (network, description) = try EnvNet.loadModel(from: weightsURL)
+        let (network, description) = try ModelFile.load(from: weightsURL)
         try self.init(network: network, description: description, scheme: scheme, settings: settings,
                       silenceThresholdDecibels: silenceThresholdDecibels, batchSize: batchSize)
     }
@@ -79,7 +79,7 @@ public final class SoundClassifier: @unchecked Sendable {
     ///   - silenceThresholdDecibels: Overrides the recorded detection threshold (dBFS) when given.
     ///   - batchSize: The most windows per forward pass.
     /// - Throws: As ``init(network:classNames:scheme:settings:batchSize:)``.
-    public convenience init(network: sending EnvNet, description: ModelDescription, scheme: EvaluationScheme? = nil,
+    public convenience init(network: sending any ClassifierNetwork, description: ModelDescription, scheme: EvaluationScheme? = nil,
                             settings: PreprocessingSettings? = nil, silenceThresholdDecibels: Double? = nil, batchSize: Int = 32) throws {
         try self.init(network: network, classNames: description.classNames, scheme: scheme ?? description.evaluation,
                       settings: settings ?? description.preprocessing, batchSize: batchSize, description: description,
@@ -92,29 +92,29 @@ public final class SoundClassifier: @unchecked Sendable {
     ///   - network: The network; the classifier takes it over.
     ///   - classNames: One name per class.
     ///   - scheme: The windowing and voting scheme.
-    ///   - settings: The preprocessing; its rate must be 16 kHz.
+    ///   - settings: The preprocessing; its rate must be the network's.
     ///   - batchSize: The most windows per forward pass.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for a wrong number of class names, an invalid
-    ///   scheme or batch size, or a preprocessing rate other than 16 kHz.
-    public convenience init(network: sending EnvNet, classNames: [String], scheme: EvaluationScheme = .seedArticle,
+    ///   scheme or batch size, or a preprocessing rate other than the network's.
+    public convenience init(network: sending any ClassifierNetwork, classNames: [String], scheme: EvaluationScheme = .seedArticle,
                             settings: PreprocessingSettings = .seedArticle, batchSize: Int = 32) throws {
-        let description = ModelDescription(configuration: network.configuration, classNames: classNames, preprocessing: settings, evaluation: scheme)
+        let description = ModelDescription(configuration: network.networkConfiguration, classNames: classNames, preprocessing: settings, evaluation: scheme)
         try self.init(network: network, classNames: classNames, scheme: scheme, settings: settings, batchSize: batchSize, description: description,
                       silenceThresholdDecibels: description.predictionSilenceThreshold)
     }
 
-    private init(network: sending EnvNet, classNames: [String], scheme: EvaluationScheme,
+    private init(network: sending any ClassifierNetwork, classNames: [String], scheme: EvaluationScheme,
                  settings: PreprocessingSettings, batchSize: Int, description: ModelDescription, silenceThresholdDecibels: Double) throws {
         try SilenceDetection.validate(thresholdDecibels: silenceThresholdDecibels)
-        guard classNames.count == network.configuration.classCount else {
-            throw EnvNetError.invalidInput("\(classNames.count) class names for a network with \(network.configuration.classCount) classes")
+        guard classNames.count == network.classCount else {
+            throw EnvNetError.invalidInput("\(classNames.count) class names for a network with \(network.classCount) classes")
         }
-        guard settings.sampleRate == EnvNetConfiguration.sampleRate else {
-            throw EnvNetError.invalidInput("the preprocessing rate must be \(EnvNetConfiguration.sampleRate) Hz for EnvNet, got \(settings.sampleRate)")
+        guard settings.sampleRate == network.sampleRate else {
+            throw EnvNetError.invalidInput("the preprocessing rate must be \(network.sampleRate) Hz for \(network.architecture), got \(settings.sampleRate)")
         }
         network.eval()
         self.evaluator = try ClipEvaluator(network: network, scheme: scheme, batchSize: batchSize)
-        self.configuration = network.configuration
+        self.configuration = network.networkConfiguration
         self.classNames = classNames
         self.scheme = scheme
         self.settings = settings
@@ -125,7 +125,7 @@ public final class SoundClassifier: @unchecked Sendable {
     }
 
     /// The length of the network's window in seconds (1.5 s plus 14 samples for the official sizes).
-    public var windowDuration: Double { Double(configuration.inputLength) / Double(EnvNetConfiguration.sampleRate) }
+    public var windowDuration: Double { Double(configuration.inputLength) / Double(configuration.sampleRate) }
 
     /// Classifies an audio file in any supported format (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC,
     /// CAF, W64), at any rate and channel count.

@@ -112,8 +112,8 @@ extension SoundClassifier {
                  progress: ((SoundAnalysisProgress) -> Void)?, onWindow: ((SoundWindowResult) -> Void)?,
                  isCancelled: () -> Bool) throws -> SoundFileAnalysis {
         let windowLength = configuration.inputLength
-        try request.validate(windowLength: windowLength)
-        let hop = try request.hopSamples(windowLength: windowLength)
+        try request.validate(windowLength: windowLength, sampleRate: configuration.sampleRate)
+        let hop = try request.hopSamples(windowLength: windowLength, sampleRate: configuration.sampleRate)
         let threshold = request.silenceThresholdDecibels ?? silenceThresholdDecibels
         let info = try AudioFileStream(contentsOf: audioURL).info
         let rate = info.sampleRate
@@ -121,7 +121,7 @@ extension SoundClassifier {
 
         // A chunk of about one hop, so that each chunk completes at most a window or two and
         // cancellation is seen before every window.
-        let chunkFrames = Swift.max(256, Int((Double(hop) * Double(rate) / Double(EnvNetConfiguration.sampleRate)).rounded(.up)))
+        let chunkFrames = Swift.max(256, Int((Double(hop) * Double(rate) / Double(configuration.sampleRate)).rounded(.up)))
         let peakPass = request.normalization == .recording && settings.normalization == .peak
         let passWeight = peakPass ? 0.05 : 0
         func report(_ framesRead: Int, windows: Int, pass: Int) {
@@ -173,7 +173,7 @@ extension SoundClassifier {
         // The recording's peak at 16 kHz, as `normalized(_:policy:)` divides by it.
         var gain: Float = 1
         if peakPass {
-            var resampler = try StreamingResampler(from: rate, to: EnvNetConfiguration.sampleRate)
+            var resampler = try StreamingResampler(from: rate, to: configuration.sampleRate)
             var peak: Float = 0
             totalFrames = try readAll(pass: 1, windows: { 0 }) { chunk, start in
                 try checked(chunk, at: start)
@@ -190,7 +190,7 @@ extension SoundClassifier {
             configuration: StreamingConfiguration(hop: hop, silenceThresholdDecibels: threshold, normalization: normalization,
                                                   inputGain: gain, smoothing: .none, batchSize: 2), scorer: lockedScorer)
         let offset = span.isEmpty ? 0 : Double(span.lowerBound) / Double(rate)
-        let windowSeconds = Double(windowLength) / Double(EnvNetConfiguration.sampleRate)
+        let windowSeconds = Double(windowLength) / Double(configuration.sampleRate)
         var voting = Voting(classCount: classNames.count, topK: request.topK, classNames: classNames)
         var kept: [SoundWindowResult] = []
         var emitted = 0, silent = 0
@@ -223,14 +223,14 @@ extension SoundClassifier {
             if !part.isEmpty { try accept(streaming.process(Array(part)), shortRecording: false) }
         }
         if totalFrames == 0 { totalFrames = read }
-        let resampledLength = (spanFrames * EnvNetConfiguration.sampleRate + rate - 1) / rate
+        let resampledLength = (spanFrames * configuration.sampleRate + rate - 1) / rate
         try accept(streaming.finish(), shortRecording: resampledLength < windowLength)
         guard totalFrames > 0 else { throw EnvNetError.invalidInput("\(path): the file holds no samples") }
 
         let classification = try voting.decision(classNames: classNames, topK: request.topK)
         return SoundFileAnalysis(
             path: path, duration: Double(totalFrames) / Double(rate), sampleRate: rate, windowDuration: windowSeconds,
-            hopDuration: Double(hop) / Double(EnvNetConfiguration.sampleRate), silenceThresholdDecibels: threshold,
+            hopDuration: Double(hop) / Double(configuration.sampleRate), silenceThresholdDecibels: threshold,
             normalization: request.normalization, windows: kept, windowCount: emitted, silentWindowCount: silent,
             peakDecibels: loudestPeak > 0 ? SilenceDetection.decibels(ofPeak: loudestPeak) : nil,
             classification: classification, strongestWindows: classification.best.map { voting.strongest(for: $0.index) } ?? [])

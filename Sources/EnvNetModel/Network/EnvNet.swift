@@ -99,9 +99,11 @@ public enum EnvNetError: Error, CustomStringConvertible, Sendable, Equatable {
 /// evaluation mode where the machine allows; two ``ConvolutionBlock``s (conv3 with pool3, conv4
 /// with pool4); and the classifier (fc5 … fc7). Its forward and backward passes are the loops of
 /// ``LayerChain``.
-public final class EnvNet: Module, LayerChain {
+public final class EnvNet: Module, ClassifierNetwork {
     /// The sizes this network was built with.
     public let configuration: EnvNetConfiguration
+    /// The sizes, as any network's.
+    public var networkConfiguration: NetworkConfiguration { .envnet(configuration) }
     /// conv1 … pool2.
     public let frontEnd: EnvNetFrontEnd
     /// Swaps the channel and height axes: `[N, 40, 1, 150] -> [N, 1, 40, 150]`.
@@ -226,59 +228,19 @@ public final class EnvNet: Module, LayerChain {
         public static let format = "format"
     }
 
-    /// The weights (parameters and running statistics) under their interchange names, with the
-    /// configuration and class names in the metadata (and a ``ModelDescription`` with the documented
-    /// defaults for everything else).
-    public func safeTensors(classNames: [String]) -> SafeTensors {
-        safeTensors(description: ModelDescription(configuration: configuration, classNames: classNames))
-    }
-
-    /// The weights under their interchange names, with the model description in the metadata.
-    public func safeTensors(description: ModelDescription) -> SafeTensors {
-        var metadata: [String: String] = [MetadataKey.format: "pt"]
-        if let json = try? JSONEncoder().encode(configuration) { metadata[MetadataKey.configuration] = String(decoding: json, as: UTF8.self) }
-        if let json = try? JSONEncoder().encode(description.classNames) { metadata[MetadataKey.classNames] = String(decoding: json, as: UTF8.self) }
-        var described = description
-        described.configuration = configuration
-        described.inputLength = configuration.inputLength
-        metadata.merge(described.metadata) { $1 }
-        return SafeTensors(tensors: stateDictionary(), metadata: metadata)
-    }
-
-    /// Saves the weights as safetensors, atomically.
-    public func save(to url: URL, classNames: [String]) throws {
-        try safeTensors(classNames: classNames).write(to: url)
-    }
-
-    /// Saves the weights with their model description, atomically.
-    /// - Parameters:
-    ///   - url: The file to write.
-    ///   - description: How the model is used: classes, preprocessing, evaluation, recipe, data.
-    ///   - storage: F32 (exact, the default) or F16 (half the size; loading widens it to F32).
-    public func save(to url: URL, description: ModelDescription, storage: SafeTensors.StorageType = .float32) throws {
-        guard description.classNames.count == configuration.classCount else {
-            throw EnvNetError.invalidConfiguration("\(description.classNames.count) class names for a network of \(configuration.classCount) classes")
-        }
-        try safeTensors(description: description).write(to: url, storage: storage)
-    }
-
-    /// Loads weights saved by ``save(to:classNames:)`` or by PyTorch (`safetensors.torch.save_file`
-    /// of a state_dict with the interchange names). The configuration comes from the metadata when
-    /// present, otherwise it is inferred from the tensor shapes.
+    /// Loads weights saved by ``ClassifierNetwork/save(to:classNames:)`` or by PyTorch
+    /// (`safetensors.torch.save_file` of a state_dict with the interchange names).
     /// - Returns: the network (in evaluation mode) and the class names (`class 0` … when absent).
-    /// - Throws: ``SafeTensorsError`` for a damaged file, ``EnvNetError/incompatibleWeights(path:reason:)``
-    ///   naming the tensor for a missing, extra or wrongly shaped weight.
+    /// - Throws: As ``ModelFile/load(from:)``, and ``EnvNetError/incompatibleWeights(path:reason:)``
+    ///   for the weights of another network family (load those with ``ModelFile``).
     public static func load(from url: URL) throws -> (network: EnvNet, classNames: [String]) {
         let (network, description) = try loadModel(from: url)
         return (network, description.classNames)
     }
 
-    /// Loads a model file with its description: what the file records, or
-    /// ``ModelDescription/legacyDefaults(configuration:classNames:)`` for older and PyTorch files.
+    /// Loads a model file with its description (see ``ModelFile/load(from:)``).
     /// - Parameter url: The safetensors file.
     /// - Returns: The network (in evaluation mode) and how to use it.
-    /// - Throws: As ``load(from:)``, and ``EnvNetError/incompatibleWeights(path:reason:)`` for a
-    ///   file of a newer metadata schema or of a network this library does not build.
     public static func loadModel(from url: URL) throws -> (network: EnvNet, description: ModelDescription) {
         let file = try SafeTensors.read(from: url)
         return try loadModel(file, source: url.path)
@@ -292,77 +254,11 @@ public final class EnvNet: Module, LayerChain {
 
     /// Builds a network and its description from safetensors contents; `source` names them in errors.
     public static func loadModel(_ file: SafeTensors, source: String) throws -> (network: EnvNet, description: ModelDescription) {
-        let recorded = try ModelDescription.read(from: file.metadata, source: source)
-        var configuration: EnvNetConfiguration
-        if let recorded {
-            configuration = recorded.configuration
-            // A file whose two records of the sizes disagree was edited by hand or damaged.
-            if let text = file.metadata[MetadataKey.configuration],
-               (try? JSONDecoder().decode(EnvNetConfiguration.self, from: Data(text.utf8))) != configuration {
-                throw EnvNetError.incompatibleWeights(path: source, reason: "metadata \(MetadataKey.configuration) disagrees with \(ModelDescription.Key.description)")
-            }
-        } else if let text = file.metadata[MetadataKey.configuration] {
-            do {
-                configuration = try JSONDecoder().decode(EnvNetConfiguration.self, from: Data(text.utf8))
-            } catch {
-                throw EnvNetError.incompatibleWeights(path: source, reason: "metadata \(MetadataKey.configuration) is not a valid configuration")
-            }
-        } else {
-            configuration = try inferConfiguration(from: file.tensors, source: source)
+        let (network, description) = try ModelFile.load(file, source: source)
+        guard let envnet = network as? EnvNet else {
+            throw EnvNetError.incompatibleWeights(path: source, reason: "holds \(network.architecture) weights, not EnvNet's (load them with ModelFile.load)")
         }
-        do {
-            try configuration.validate()
-        } catch {
-            throw EnvNetError.incompatibleWeights(path: source, reason: "\(error)")
-        }
-        // The fully connected layers are the network's bulk, and their sizes come from the file:
-        // check their shapes before allocating anything, so that a few bytes of metadata claiming
-        // a huge network cannot make this allocate without bound (found by Fuzz/FuzzSafeTensors).
-        let hidden = configuration.hiddenUnits, classes = configuration.classCount
-        for (key, shape) in [("fc5.weight", [hidden, EnvNetConfiguration.flattenedFeatures]), ("fc6.weight", [hidden, hidden]),
-                             ("fc7.weight", [classes, hidden])] {
-            guard let tensor = file.tensors[key] else {
-                throw EnvNetError.incompatibleWeights(path: source, reason: "missing \(key) (the network \(configuration) needs shape \(shape))")
-            }
-            guard tensor.shape == shape else {
-                throw EnvNetError.incompatibleWeights(path: source, reason: "\(key) has shape \(tensor.shape); the network \(configuration) needs \(shape)")
-            }
-        }
-        var classNames = (0..<configuration.classCount).map { "class \($0)" }
-        if let recorded {
-            classNames = recorded.classNames
-        } else if let text = file.metadata[MetadataKey.classNames] {
-            guard let names = try? JSONDecoder().decode([String].self, from: Data(text.utf8)), names.count == configuration.classCount else {
-                throw EnvNetError.incompatibleWeights(path: source, reason: "metadata \(MetadataKey.classNames) does not list \(configuration.classCount) class names")
-            }
-            classNames = names
-        }
-        let network = EnvNet(configuration: configuration, seed: 0, drawsWeights: false)
-        var state = file.tensors
-        // PyTorch's 1-D convolutions store [O, C, k]; ours are 2-D with height 1.
-        for key in ["conv1.weight", "conv2.weight"] {
-            if let tensor = state[key], tensor.rank == 3 { state[key] = tensor.unsqueezed(axis: 2) }
-        }
-        // PyTorch saves a batch counter the network does not use.
-        for key in state.keys where key.hasSuffix(".num_batches_tracked") { state[key] = nil }
-        // Poisoned weights would load and give one output for every input: refuse them by name.
-        for key in state.keys.sorted() {
-            let problem: String? = state[key]!.withUnsafeBufferPointer { values in
-                if let index = values.firstIndex(where: { !$0.isFinite }) { return "element \(index) is \(values[index])" }
-                if key.hasSuffix("running_var"), let index = values.firstIndex(where: { $0 < 0 }) {
-                    return "element \(index) is \(values[index]), and a variance cannot be negative"
-                }
-                return nil
-            }
-            if let problem { throw EnvNetError.incompatibleWeights(path: source, reason: "\(key): \(problem)") }
-        }
-        do {
-            try network.loadStateDictionary(state, strict: true)
-        } catch let error as LayerError {
-            throw EnvNetError.incompatibleWeights(path: source, reason: "\(error)")
-        }
-        network.eval()
-        return (network, recorded ?? .legacyDefaults(configuration: configuration, classNames: classNames))
+        return (envnet, description)
     }
 
     /// Runs the backward pass only through the layers after `layerName`, for fine-tuning with a
@@ -375,12 +271,23 @@ public final class EnvNet: Module, LayerChain {
         guard let layerName, layerNames.contains(layerName) else { return backward(gradientOutput) }
         return backwardLayers(gradientOutput, stoppingAfter: layerName)
     }
+}
 
-    static func inferConfiguration(from tensors: [String: Tensor], source: String) throws -> EnvNetConfiguration {
-        guard let fc7 = tensors["fc7.weight"], fc7.rank == 2, let fc5 = tensors["fc5.weight"], fc5.rank == 2 else {
-            throw EnvNetError.incompatibleWeights(path: source, reason: "missing fc5.weight or fc7.weight (is this an EnvNet?)")
-        }
-        let variant: EnvNetConfiguration.Variant = tensors["conv1.bias"] != nil ? .seed : .official
-        return EnvNetConfiguration(variant: variant, classCount: fc7.shape[0], hiddenUnits: fc5.shape[0])
+extension EnvNet {
+    /// A network for new classes that starts from a trained EnvNet (see
+    /// ``ClassifierNetwork/fineTuned(classCount:seed:)``): every layer but `fc7` keeps its weights.
+    /// - Parameters:
+    ///   - source: The trained network (its variant and fc width are kept).
+    ///   - classCount: The new number of classes.
+    ///   - seed: The seed of the new classifier and of dropout.
+    /// - Returns: The new network, in training mode.
+    public static func fineTuning(from source: EnvNet, classCount: Int, seed: UInt64) throws -> EnvNet {
+        var configuration = source.configuration
+        configuration.classCount = classCount
+        try configuration.validate()
+        let network = EnvNet(configuration: configuration, seed: seed)
+        try network.loadStateDictionary(try source.fineTuned(classCount: classCount, seed: seed).stateDictionary(), strict: true)
+        network.train()
+        return network
     }
 }

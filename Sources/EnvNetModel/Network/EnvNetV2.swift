@@ -75,9 +75,11 @@ public struct EnvNetV2Configuration: Codable, Sendable, Equatable, Hashable, Cus
 /// convolutions and fully connected layers (Chainer's default is LeCun-normal for the
 /// convolutions). Parameter keys are the interchange names (`conv1.weight`, `bn1.running_mean`
 /// … `conv10`, `bn10`, `fc11` … `fc13`).
-public final class EnvNetV2: Module, LayerChain {
+public final class EnvNetV2: Module, ClassifierNetwork {
     /// The sizes this network was built with.
     public let configuration: EnvNetV2Configuration
+    /// The sizes, as any network's.
+    public var networkConfiguration: NetworkConfiguration { .envnetV2(configuration) }
     /// conv1 … pool2, then the 2-D blocks conv3 … pool10, in forward order.
     public let blocks: [ConvolutionBlock]
     /// Swaps the channel and height axes: `[N, 64, 1, 260] -> [N, 1, 64, 260]`.
@@ -100,9 +102,16 @@ public final class EnvNetV2: Module, LayerChain {
     /// - Parameters:
     ///   - configuration: classes and widths.
     ///   - seed: the seed of the initial weights and of dropout.
-    public init(configuration: EnvNetV2Configuration = EnvNetV2Configuration(), seed: UInt64 = 0) {
+    public convenience init(configuration: EnvNetV2Configuration = EnvNetV2Configuration(), seed: UInt64 = 0) {
+        self.init(configuration: configuration, seed: seed, drawsWeights: true)
+    }
+
+    /// Builds the network; without drawing, every weight starts as zeros (pages the kernel maps
+    /// only when written), for a network whose weights are about to be loaded.
+    init(configuration: EnvNetV2Configuration, seed: UInt64, drawsWeights: Bool) {
         TensorError.check { try configuration.validate() }
         self.configuration = configuration
+        let weights: Initializer = drawsWeights ? .heNormal : .constant(0)
         var generator = SeededGenerator(seed: seed)
         // (channels in, channels out, kernel, stride, pool) of conv1 … conv10.
         let plan: [(Int, Int, (Int, Int), (Int, Int), (Int, Int)?)] = [
@@ -117,16 +126,16 @@ public final class EnvNetV2: Module, LayerChain {
             // Every block's input but conv1's (the audio) and conv3's (swap's output, a view of
             // pool2's) is another block's BatchNorm or pooling output, which nothing reads again.
             return ConvolutionBlock(names: ("conv\(number)", "bn\(number)", "pool\(number)"), inputChannels: entry.0, outputChannels: entry.1,
-                                    kernelSize: entry.2, stride: entry.3, poolSize: entry.4,
+                                    kernelSize: entry.2, stride: entry.3, poolSize: entry.4, weightInitializer: weights,
                                     inputIsDisposable: false, generator: &generator)
         }
         swap = SwapAxes(1, 2)
         flatten = Flatten()
         let hidden = configuration.hiddenUnits
-        fc11 = Linear(inputCount: EnvNetV2Configuration.flattenedFeatures, outputCount: hidden, weightInitializer: .heNormal,
+        fc11 = Linear(inputCount: EnvNetV2Configuration.flattenedFeatures, outputCount: hidden, weightInitializer: weights,
                       biasInitializer: .constant(0), generator: &generator)
-        fc12 = Linear(inputCount: hidden, outputCount: hidden, weightInitializer: .heNormal, biasInitializer: .constant(0), generator: &generator)
-        fc13 = Linear(inputCount: hidden, outputCount: configuration.classCount, weightInitializer: .heNormal,
+        fc12 = Linear(inputCount: hidden, outputCount: hidden, weightInitializer: weights, biasInitializer: .constant(0), generator: &generator)
+        fc13 = Linear(inputCount: hidden, outputCount: configuration.classCount, weightInitializer: weights,
                       biasInitializer: .constant(0), generator: &generator)
         dropouts = [Dropout(probability: configuration.dropoutProbability, generator: &generator),
                     Dropout(probability: configuration.dropoutProbability, generator: &generator)]
@@ -137,6 +146,13 @@ public final class EnvNetV2: Module, LayerChain {
         ])
         super.init()
         blocks[0].convolution.computesInputGradient = false
+    }
+
+    /// Whether ``backward(_:)`` computes the gradient with respect to the input audio (false by
+    /// default: training does not need it).
+    public var computesInputGradient: Bool {
+        get { blocks[0].convolution.computesInputGradient }
+        set { blocks[0].convolution.computesInputGradient = newValue }
     }
 
     /// The blocks in forward order; the empty names keep the layers' keys as in the interchange convention.
@@ -175,5 +191,12 @@ public final class EnvNetV2: Module, LayerChain {
             }
         }
         return forwardLayers(input, through: layerName)
+    }
+
+    /// Runs the backward pass only through the layers after `layerName` (nil: all of them).
+    /// `[N, classes] -> gradient at the output of layerName`
+    public func backward(_ gradientOutput: Tensor, stoppingAfter layerName: String?) -> Tensor {
+        guard let layerName, layerNames.contains(layerName) else { return backward(gradientOutput) }
+        return backwardLayers(gradientOutput, stoppingAfter: layerName)
     }
 }

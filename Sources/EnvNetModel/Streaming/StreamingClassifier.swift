@@ -14,7 +14,7 @@ import Foundation
 /// ```
 ///
 /// The pipeline, per stream:
-/// 1. Chunks at the source rate are resampled to 16 kHz by a `StreamingResampler` (EnvNetAudio), whose
+/// 1. Chunks at the source rate are resampled to the network's rate (16 kHz for EnvNet) by a `StreamingResampler` (EnvNetAudio), whose
 ///    output equals the offline band-limited resampler's bit for bit.
 /// 2. The samples are written into a ring buffer of one window (the network's input length, 1.5 s).
 /// 3. Every ``StreamingConfiguration/hop`` samples (0.2 s by default) — as soon as the window
@@ -41,24 +41,26 @@ import Foundation
 /// thread (for example inside the actor or task that reads the microphone). Use one classifier
 /// per concurrent stream; for whole recordings shared across threads use ``SoundClassifier``.
 public final class StreamingClassifier {
-    /// The rate the network works at (16 kHz).
+    /// EnvNet's rate (16 kHz), the default of ``networkSampleRate``.
     public static let sampleRate = EnvNetConfiguration.sampleRate
+    /// The rate the network works at, and windows are cut at (16 kHz for EnvNet, 44.1 kHz for EnvNet-v2).
+    public let networkSampleRate: Int
 
     /// The settings.
     public let configuration: StreamingConfiguration
     /// One name per class, in class order.
     public let classNames: [String]
-    /// Samples per window at 16 kHz (the network's input length).
+    /// Samples per window at the network's rate (the network's input length).
     public let windowLength: Int
     /// The rate of the audio given to ``process(_:)``, in Hz.
     public private(set) var sourceSampleRate: Int
 
     private let scorer: WindowScorer
     private var resampler: StreamingResampler
-    /// One window of samples at 16 kHz; `ring[writeIndex]` is the oldest once the ring is full.
+    /// One window of samples at the network's rate; `ring[writeIndex]` is the oldest once the ring is full.
     private var ring: [Float]
     private var writeIndex = 0
-    /// Samples at 16 kHz written so far, source samples accepted so far.
+    /// Samples at the network's rate written so far, source samples accepted so far.
     private var receivedCount = 0
     private var sourceCount = 0
     private var nextWindowIndex = 0
@@ -78,18 +80,19 @@ public final class StreamingClassifier {
     ///   weights; the errors of ``init(network:classNames:sourceSampleRate:configuration:)``.
     public convenience init(contentsOf weightsURL: URL, sourceSampleRate: Int,
                             configuration: StreamingConfiguration? = nil) throws {
-        let (network, description) = try EnvNet.loadModel(from: weightsURL)
+        let (network, description) = try ModelFile.load(from: weightsURL)
         try self.init(network: network, classNames: description.classNames, sourceSampleRate: sourceSampleRate,
                       configuration: configuration ?? Self.configuration(for: description))
     }
 
     /// The streaming settings that match a model: its detection threshold, and no normalization
-    /// for a model trained on int16-scaled clips (each window by its own peak otherwise).
+    /// for a model trained on int16-scaled clips (each window by its own peak otherwise), and a
+    /// 0.2 s hop at the model's rate.
     ///
     /// - Parameter description: The model's description.
     /// - Returns: Settings with the other values at their defaults.
     public static func configuration(for description: ModelDescription) -> StreamingConfiguration {
-        StreamingConfiguration(silenceThresholdDecibels: description.predictionSilenceThreshold,
+        StreamingConfiguration(hop: max(1, description.sampleRate / 5), silenceThresholdDecibels: description.predictionSilenceThreshold,
                                normalization: description.preprocessing.normalization == .int16FullScale ? .none : .windowPeak)
     }
 
@@ -104,13 +107,13 @@ public final class StreamingClassifier {
     ///   - configuration: Hop, silence, normalization and smoothing.
     /// - Throws: ``StreamingError`` for a wrong number of class names, a bad or unsupported rate,
     ///   or invalid settings.
-    public convenience init(network: EnvNet, classNames: [String], sourceSampleRate: Int,
+    public convenience init(network: any ClassifierNetwork, classNames: [String], sourceSampleRate: Int,
                             configuration: StreamingConfiguration = StreamingConfiguration()) throws {
-        guard classNames.count == network.configuration.classCount else {
-            throw StreamingError.invalidSetting("\(classNames.count) class names for a network with \(network.configuration.classCount) classes")
+        guard classNames.count == network.classCount else {
+            throw StreamingError.invalidSetting("\(classNames.count) class names for a network with \(network.classCount) classes")
         }
-        try self.init(windowLength: network.configuration.inputLength, classNames: classNames, sourceSampleRate: sourceSampleRate,
-                      configuration: configuration) { windows in
+        try self.init(windowLength: network.inputLength, classNames: classNames, sourceSampleRate: sourceSampleRate,
+                      networkSampleRate: network.sampleRate, configuration: configuration) { windows in
             try ClipEvaluator.softmaxScores(of: windows, network: network)
         }
     }
@@ -118,14 +121,15 @@ public final class StreamingClassifier {
     /// Streams with any window scorer (a custom model, or a cheap deterministic function in tests).
     ///
     /// - Parameters:
-    ///   - windowLength: Samples per window at 16 kHz, at least 1.
+    ///   - windowLength: Samples per window at the network's rate, at least 1.
     ///   - classNames: One name per class, at least one; the scorer returns one probability per class.
     ///   - sourceSampleRate: The rate of the audio that will be fed, in Hz.
+    ///   - networkSampleRate: The rate windows are cut at (EnvNet's 16 kHz by default).
     ///   - configuration: Hop, silence, normalization and smoothing.
     ///   - scorer: One row of class probabilities per window (see ``WindowScorer``).
     /// - Throws: ``StreamingError/invalidSampleRate(_:)``, ``StreamingError/unsupportedSampleRate(_:reason:)``
     ///   or ``StreamingError/invalidSetting(_:)``.
-    public init(windowLength: Int, classNames: [String], sourceSampleRate: Int,
+    public init(windowLength: Int, classNames: [String], sourceSampleRate: Int, networkSampleRate: Int = StreamingClassifier.sampleRate,
                 configuration: StreamingConfiguration = StreamingConfiguration(), scorer: @escaping WindowScorer) throws {
         guard windowLength >= 1 else { throw StreamingError.invalidSetting("the window length must be at least 1, got \(windowLength)") }
         guard !classNames.isEmpty else { throw StreamingError.invalidSetting("at least one class name is needed") }
@@ -134,13 +138,15 @@ public final class StreamingClassifier {
         self.classNames = classNames
         self.windowLength = windowLength
         self.scorer = scorer
+        guard networkSampleRate > 0 else { throw StreamingError.invalidSampleRate(networkSampleRate) }
         self.sourceSampleRate = sourceSampleRate
-        self.resampler = try Self.makeResampler(from: sourceSampleRate)
+        self.networkSampleRate = networkSampleRate
+        self.resampler = try Self.makeResampler(from: sourceSampleRate, to: networkSampleRate)
         self.ring = [Float](repeating: 0, count: windowLength)
         self.smoother = Smoother(configuration.smoothing)
     }
 
-    private static func makeResampler(from rate: Int) throws -> StreamingResampler {
+    private static func makeResampler(from rate: Int, to sampleRate: Int) throws -> StreamingResampler {
         guard rate > 0 else { throw StreamingError.invalidSampleRate(rate) }
         do {
             return try StreamingResampler(from: rate, to: sampleRate)
@@ -158,7 +164,7 @@ public final class StreamingClassifier {
     public var bufferedSampleCount: Int { Swift.min(receivedCount, windowLength) + resampler.bufferedSampleCount }
     /// Source samples accepted since the stream began.
     public var sourceSampleCount: Int { sourceCount }
-    /// Samples at 16 kHz produced since the stream began (they lag the source by the resampler's latency).
+    /// Samples at the network's rate produced since the stream began (they lag the source by the resampler's latency).
     public var resampledSampleCount: Int { receivedCount }
     /// Results emitted since the stream began.
     public var emittedResultCount: Int { nextWindowIndex }
@@ -170,7 +176,7 @@ public final class StreamingClassifier {
     ///   the classifier is then unchanged.
     public func reset(sourceSampleRate: Int? = nil) throws {
         if let rate = sourceSampleRate, rate != self.sourceSampleRate {
-            resampler = try Self.makeResampler(from: rate)
+            resampler = try Self.makeResampler(from: rate, to: networkSampleRate)
             self.sourceSampleRate = rate
         } else {
             resampler.reset()
@@ -329,7 +335,7 @@ public final class StreamingClassifier {
             if let row { smoother.update(row) } else { smoother.skipSilentWindow() }
             let smoothed = smoother.current
             return StreamingResult(
-                index: windows[position].index, startSample: windows[position].start, windowLength: windowLength,
+                index: windows[position].index, startSample: windows[position].start, windowLength: windowLength, sampleRate: networkSampleRate,
                 peak: peaks[position], isSilent: row == nil, probabilities: row, best: row.map(candidate),
                 smoothedProbabilities: smoothed, smoothedBest: smoothed.map(candidate))
         }

@@ -22,7 +22,7 @@ public enum StreamingError: Error, CustomStringConvertible, Sendable, Equatable 
         case let .invalidSampleRate(rate):
             return "invalid sample rate \(rate) Hz: the source rate must be positive"
         case let .unsupportedSampleRate(rate, reason):
-            return "cannot resample \(rate) Hz to \(EnvNetConfiguration.sampleRate) Hz: \(reason)"
+            return "cannot resample \(rate) Hz to the network's rate: \(reason)"
         case let .nonFiniteSample(position, value):
             return "sample \(position) of the stream is \(value); samples must be finite (the chunk was rejected)"
         case let .invalidSetting(message):
@@ -143,11 +143,13 @@ public struct StreamingConfiguration: Sendable, Hashable, Codable {
 public struct StreamingResult: Sendable, Hashable {
     /// The window's number, from 0.
     public var index: Int
-    /// The window's first sample in the 16 kHz stream (`index * hop`; 0 for the single padded
-    /// window of a stream shorter than one window).
+    /// The window's first sample in the stream at the network's rate (`index * hop`; 0 for the
+    /// single padded window of a stream shorter than one window).
     public var startSample: Int
-    /// The window's length in samples at 16 kHz (the network's input length).
+    /// The window's length in samples at the network's rate (the network's input length).
     public var windowLength: Int
+    /// The network's rate, which ``startSample`` and ``windowLength`` count at (16 kHz for EnvNet).
+    public var sampleRate: Int
     /// The window's peak `max |x|` before the input gain and normalization (1.0 = full scale).
     public var peak: Float
     /// Whether the window was silent (peak at or below the threshold in dBFS) and therefore not scored.
@@ -166,19 +168,21 @@ public struct StreamingResult: Sendable, Hashable {
     ///
     /// - Parameters:
     ///   - index: The window's number.
-    ///   - startSample: Its first sample at 16 kHz.
-    ///   - windowLength: Its length at 16 kHz.
+    ///   - startSample: Its first sample at the network's rate.
+    ///   - windowLength: Its length at the network's rate.
+    ///   - sampleRate: The network's rate (16 kHz by default).
     ///   - peak: Its peak before gain and normalization.
     ///   - isSilent: Whether it was skipped as silent.
     ///   - probabilities: Its class probabilities, `nil` when silent.
     ///   - best: Its most probable class, `nil` when silent.
     ///   - smoothedProbabilities: The smoothed probabilities, `nil` before the first scored window.
     ///   - smoothedBest: The smoothed decision, `nil` before the first scored window.
-    public init(index: Int, startSample: Int, windowLength: Int, peak: Float, isSilent: Bool, probabilities: [Float]?,
+    public init(index: Int, startSample: Int, windowLength: Int, sampleRate: Int = EnvNetConfiguration.sampleRate, peak: Float, isSilent: Bool, probabilities: [Float]?,
                 best: Classification.Candidate?, smoothedProbabilities: [Float]?, smoothedBest: Classification.Candidate?) {
         self.index = index
         self.startSample = startSample
         self.windowLength = windowLength
+        self.sampleRate = sampleRate
         self.peak = peak
         self.isSilent = isSilent
         self.probabilities = probabilities
@@ -188,9 +192,9 @@ public struct StreamingResult: Sendable, Hashable {
     }
 
     /// The window's start in seconds from the start of the stream.
-    public var startTime: Double { Double(startSample) / Double(EnvNetConfiguration.sampleRate) }
+    public var startTime: Double { Double(startSample) / Double(sampleRate) }
     /// The window's end in seconds: the moment of the stream its result describes up to.
-    public var endTime: Double { Double(startSample + windowLength) / Double(EnvNetConfiguration.sampleRate) }
+    public var endTime: Double { Double(startSample + windowLength) / Double(sampleRate) }
     /// The window's peak in dBFS (`-infinity` for digital silence).
     public var peakDecibels: Double { SilenceDetection.decibels(ofPeak: peak) }
 }

@@ -22,7 +22,7 @@ public enum TrainingEvent: Sendable {
 /// as an uninterrupted one.
 public final class Trainer {
     /// The network being trained.
-    public let network: EnvNet
+    public let network: any ClassifierNetwork
     /// The recipe.
     public let configuration: TrainingConfiguration
     /// The class names (saved with the weights).
@@ -30,7 +30,7 @@ public final class Trainer {
     /// Where checkpoints and logs go; nil keeps everything in memory.
     public let runFolder: URL?
     /// Computes the validation accuracy of the network (in evaluation mode); nil skips validation.
-    public var validation: ((EnvNet) throws -> Double)?
+    public var validation: ((any ClassifierNetwork) throws -> Double)?
     /// The optimizer, with its momentum buffers.
     public private(set) var optimizer: SGD
     /// Records of the finished epochs.
@@ -65,17 +65,17 @@ public final class Trainer {
 
     /// - Parameters:
     ///   - network: the network to train (its current weights are the starting point).
-    ///   - training: the training clips (16 kHz, normalized).
+    ///   - training: the training clips (at the network's rate, normalized).
     ///   - classNames: one name per class of the network.
     ///   - configuration: the recipe.
     ///   - runFolder: where checkpoints and logs go (created if needed, checked for writing now,
     ///     before any work, and cleared of temporary files left by killed runs); nil for none.
     /// - Throws: ``TrainingError`` for an invalid recipe, an empty training set or a bad label;
     ///   `FileWriteError` when the run folder cannot be written.
-    public init(network: EnvNet, training: [LabeledClip], classNames: [String], configuration: TrainingConfiguration, runFolder: URL?) throws {
+    public init(network: any ClassifierNetwork, training: [LabeledClip], classNames: [String], configuration: TrainingConfiguration, runFolder: URL?) throws {
         try configuration.validate()
         guard !training.isEmpty else { throw TrainingError.emptyTrainingSet }
-        let classCount = network.configuration.classCount
+        let classCount = network.classCount
         guard classNames.count == classCount else {
             throw TrainingError.invalidConfiguration("\(classNames.count) class names for a network of \(classCount) classes")
         }
@@ -95,8 +95,8 @@ public final class Trainer {
         self.runFolder = runFolder
         optimizer = SGD(learningRate: configuration.learningRate, momentum: configuration.momentum,
                         weightDecay: configuration.weightDecay, nesterov: configuration.nesterov, schedule: configuration.schedule)
-        builder = try BatchBuilder(clips: training, classCount: classCount, windowLength: network.configuration.inputLength,
-                                   configuration: configuration)
+        builder = try BatchBuilder(clips: training, classCount: classCount, windowLength: network.inputLength,
+                                   sampleRate: network.sampleRate, configuration: configuration)
         prefetcher = BatchPrefetcher(builder: builder)
     }
 
@@ -104,7 +104,7 @@ public final class Trainer {
     /// their BatchNorm statistics not changed (they run in evaluation mode while the rest trains),
     /// and the backward pass stops after them.
     ///
-    /// - Parameter layerName: A layer of the network before `fc7` (for example `pool2` to keep
+    /// - Parameter layerName: A layer of the network before its last (`fc7`, `fc13`) (for example `pool2` to keep
     ///   the front end, or `fc6` to train only the classifier); nil trains everything.
     /// - Throws: ``TrainingError/invalidConfiguration(_:)`` naming the layers that can be frozen.
     public func freeze(through layerName: String?) throws {
@@ -435,7 +435,7 @@ public final class Trainer {
     }
 
     /// The name of the first parameter or buffer holding a NaN or an infinity, if any.
-    static func firstNonFiniteTensor(in network: EnvNet) -> String? {
+    static func firstNonFiniteTensor(in network: any ClassifierNetwork) -> String? {
         func finite(_ tensor: Tensor) -> Bool {
             tensor.withUnsafeBufferPointer { buffer in
                 // x * 0 is 0 for every finite x and NaN for NaN or an infinity, so the sum cannot overflow.

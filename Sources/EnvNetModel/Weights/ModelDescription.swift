@@ -63,7 +63,7 @@ public struct ModelDescription: Codable, Sendable, Equatable {
     /// The metadata schema this library writes and the newest it reads.
     public static let currentSchemaVersion = 1
     /// The networks this library builds.
-    public static let knownNetworks = ["envnet"]
+    public static let knownNetworks = NetworkArchitecture.allCases.map(\.rawValue)
 
     /// Metadata keys.
     public enum Key {
@@ -74,10 +74,16 @@ public struct ModelDescription: Codable, Sendable, Equatable {
 
     /// The metadata schema version.
     public var schemaVersion: Int
-    /// The network family (`envnet`).
+    /// The network family (`envnet` or `envnet-v2`).
     public var network: String
     /// The network's sizes.
-    public var configuration: EnvNetConfiguration
+    public var configuration: NetworkConfiguration {
+        didSet {
+            network = configuration.architecture.rawValue
+            sampleRate = configuration.sampleRate
+            inputLength = configuration.inputLength
+        }
+    }
     /// One name per class, in output order.
     public var classNames: [String]
     /// The rate the network's input is at, in Hz.
@@ -110,22 +116,25 @@ public struct ModelDescription: Codable, Sendable, Equatable {
     /// - Parameters:
     ///   - configuration: The network's sizes.
     ///   - classNames: One name per class.
-    ///   - preprocessing: The preprocessing.
+    ///   - preprocessing: The preprocessing (its rate becomes the network's).
     ///   - evaluation: The evaluation scheme.
     ///   - trainingSilenceThreshold: The training silence rule.
     ///   - silenceThresholdDecibels: The detection rule for prediction, in dBFS.
     ///   - recipe: The recipe.
     ///   - dataset: The data record.
-    public init(configuration: EnvNetConfiguration, classNames: [String], preprocessing: PreprocessingSettings = .seedArticle,
+    public init(configuration: NetworkConfiguration, classNames: [String], preprocessing: PreprocessingSettings = .seedArticle,
                 evaluation: EvaluationScheme = .seedArticle, trainingSilenceThreshold: Float = 0.2,
                 silenceThresholdDecibels: Double? = SilenceDetection.defaultThresholdDecibels,
                 recipe: TrainingConfiguration? = nil, dataset: DatasetRecord? = nil) {
         schemaVersion = Self.currentSchemaVersion
-        network = "envnet"
+        network = configuration.architecture.rawValue
         self.configuration = configuration
         self.classNames = classNames
-        sampleRate = EnvNetConfiguration.sampleRate
+        sampleRate = configuration.sampleRate
         inputLength = configuration.inputLength
+        // Clips are always resampled to the rate the network takes.
+        var preprocessing = preprocessing
+        preprocessing.sampleRate = configuration.sampleRate
         self.preprocessing = preprocessing
         self.trainingSilenceThreshold = trainingSilenceThreshold
         self.silenceThresholdDecibels = silenceThresholdDecibels
@@ -135,13 +144,23 @@ public struct ModelDescription: Codable, Sendable, Equatable {
         libraryVersion = EnvNetLibrary.version
     }
 
+    /// Creates the description of an EnvNet (see ``init(configuration:classNames:preprocessing:evaluation:trainingSilenceThreshold:silenceThresholdDecibels:recipe:dataset:)``).
+    public init(configuration: EnvNetConfiguration, classNames: [String], preprocessing: PreprocessingSettings = .seedArticle,
+                evaluation: EvaluationScheme = .seedArticle, trainingSilenceThreshold: Float = 0.2,
+                silenceThresholdDecibels: Double? = SilenceDetection.defaultThresholdDecibels,
+                recipe: TrainingConfiguration? = nil, dataset: DatasetRecord? = nil) {
+        self.init(configuration: .envnet(configuration), classNames: classNames, preprocessing: preprocessing, evaluation: evaluation,
+                  trainingSilenceThreshold: trainingSilenceThreshold, silenceThresholdDecibels: silenceThresholdDecibels,
+                  recipe: recipe, dataset: dataset)
+    }
+
     /// What a file without a description is taken to be (see the type's documentation).
     ///
     /// - Parameters:
     ///   - configuration: The sizes read from the file or its tensors.
     ///   - classNames: The class names read from the file, or `class 0` ….
     /// - Returns: The description with the documented defaults.
-    public static func legacyDefaults(configuration: EnvNetConfiguration, classNames: [String]) -> ModelDescription {
+    public static func legacyDefaults(configuration: NetworkConfiguration, classNames: [String]) -> ModelDescription {
         var description = ModelDescription(configuration: configuration, classNames: classNames)
         description.schemaVersion = 0
         description.libraryVersion = "unknown"
@@ -185,11 +204,19 @@ public struct ModelDescription: Codable, Sendable, Equatable {
             throw fail("written with metadata schema \(description.schemaVersion), newer than this library's \(currentSchemaVersion)")
         }
         guard knownNetworks.contains(description.network) else { throw fail("network '\(description.network)' is not one this library builds") }
+        if let network = metadata[Key.network], network != description.network {
+            throw fail("metadata \(Key.network) '\(network)' disagrees with \(Key.description), which describes '\(description.network)'")
+        }
+        guard description.network == description.configuration.architecture.rawValue else {
+            throw fail("metadata \(Key.description) names the network '\(description.network)' but holds the sizes of \(description.configuration.architecture)")
+        }
         guard description.classNames.count == description.configuration.classCount else {
             throw fail("metadata \(Key.description) lists \(description.classNames.count) class names for \(description.configuration.classCount) classes")
         }
-        guard description.sampleRate == EnvNetConfiguration.sampleRate, description.inputLength == description.configuration.inputLength else {
-            throw fail("metadata \(Key.description) records \(description.sampleRate) Hz and \(description.inputLength) samples, but EnvNet takes \(EnvNetConfiguration.sampleRate) Hz and \(description.configuration.inputLength)")
+        let expected = description.configuration
+        guard description.sampleRate == expected.sampleRate, description.inputLength == expected.inputLength,
+              description.preprocessing.sampleRate == expected.sampleRate else {
+            throw fail("metadata \(Key.description) records \(description.sampleRate) Hz (preprocessing \(description.preprocessing.sampleRate) Hz) and \(description.inputLength) samples, but \(expected.architecture) takes \(expected.sampleRate) Hz and \(expected.inputLength)")
         }
         do {
             try description.evaluation.validate()

@@ -6,7 +6,7 @@ warms up, then reports the median of --repetitions timed repetitions. The table 
 over rounds, the largest peak RSS, and our/peer ratios.
 
 Usage (from the repository root):
-  python3 Benchmarks/compare.py [--rounds 2] [--repetitions 5] [--markdown]
+  python3 Benchmarks/compare.py [--network envnet|envnet-v2] [--rounds 2] [--repetitions 5] [--batch-size 64] [--markdown]
 Needs a release build of envnet (built here if missing) and torch for the peer.
 """
 import argparse
@@ -43,13 +43,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--network", choices=["envnet", "envnet-v2"], default="envnet")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
     subprocess.run(["swift", "build", "-c", "release", "--product", "envnet"], cwd=ROOT, check=True, capture_output=True)
     ours_command = [os.path.join(ROOT, ".build", "release", "envnet"), "bench", "--json",
-                    "--repetitions", str(args.repetitions), "--batch-size", str(args.batch_size)]
+                    "--repetitions", str(args.repetitions), "--batch-size", str(args.batch_size), "--network", args.network]
     peer_command = [sys.executable, os.path.join(ROOT, "Benchmarks", "pytorch_peer.py"),
-                    "--repetitions", str(args.repetitions), "--batch-size", str(args.batch_size)]
+                    "--repetitions", str(args.repetitions), "--batch-size", str(args.batch_size), "--network", args.network]
     ours, peer = [], []
     for round_index in range(args.rounds):
         print(f"round {round_index + 1}/{args.rounds}: envnet bench ...", file=sys.stderr)
@@ -65,15 +66,16 @@ def main():
         }
 
     a, b = summary(ours), summary(peer)
+    v2 = args.network == "envnet-v2"
     rows = [
-        ("training step (samples/s, batch 64)", f"{a['training']:.1f}", f"{b['training']:.1f}", a["training"] / b["training"], ">= 3"),
-        ("inference (1.5 s windows/s)", f"{a['inference']:.1f}", f"{b['inference']:.1f}", a["inference"] / b["inference"], ">= 4"),
+        (f"training step (samples/s, batch {args.batch_size})", f"{a['training']:.1f}", f"{b['training']:.1f}", a["training"] / b["training"], ">= 2" if v2 else ">= 3"),
+        ("inference (1.5 s windows/s)", f"{a['inference']:.1f}", f"{b['inference']:.1f}", a["inference"] / b["inference"], ">= 3" if v2 else ">= 4"),
         ("peak RSS (MB)", f"{a['memory'] / 1e6:.0f}", f"{b['memory'] / 1e6:.0f}", a["memory"] / b["memory"], "<= 0.75"),
     ]
     machine = f"{cpu_model()}, {os.cpu_count()} cores; OpenBLAS kernels {ours[0].get('kernelFamily', '?')}; {peer[0]['implementation']}"
     if args.markdown:
         print(f"Machine: {machine}\n")
-        print("| measurement | EnvNet (Swift) | PyTorch | ratio | target |")
+        print(f"| measurement | {'EnvNet-v2' if v2 else 'EnvNet'} (Swift) | PyTorch | ratio | target |")
         print("|---|---:|---:|---:|---|")
         for name, x, y, ratio, target in rows:
             print(f"| {name} | {x} | {y} | {ratio:.2f} | {target} |")

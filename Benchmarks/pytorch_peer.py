@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of `envnet bench`: EnvNet with the official sizes, as the authors' code builds it
-(2-D convolutions with 1xk kernels), measured the same way.
+"""The PyTorch peer of `envnet bench`: EnvNet with the official sizes, or EnvNet-v2 (--network
+envnet-v2), as the authors' code builds them (2-D convolutions with 1xk kernels), measured the same way.
 
   training step = zero grads, forward, cross-entropy, backward, SGD step (momentum 0.9, Nesterov,
                   weight decay 5e-4), batch 64
   inference     = evaluation-mode forward of 64 windows without gradients
 
 Prints one JSON object: samples/s, windows/s (medians of --repetitions after one warm-up) and the
-process's peak resident memory. torch threads = cores (or --threads).
-Usage: python3 Benchmarks/pytorch_peer.py [--batch-size 64] [--repetitions 5] [--threads N]
+process's peak resident memory. torch threads = cores (or --threads). With --layers it also times
+each convolution alone (forward, and forward + backward with respect to input and weight, training
+mode) and prints its GFLOP/s: how well the layer suits PyTorch's convolution backend.
+Usage: python3 Benchmarks/pytorch_peer.py [--network envnet|envnet-v2] [--batch-size 64] [--repetitions 5] [--threads N] [--layers]
 Needs torch (CPU build: pip install 'torch==2.13.0+cpu').
 """
 import argparse
@@ -58,17 +60,105 @@ class EnvNet(nn.Module):
         return self.fc7(x)
 
 
+# (in, out, kernel, stride, pool after) of conv1 ... conv10, as bc_learning_sound's envnetv2.py.
+V2_PLAN = [
+    (1, 32, (1, 64), (1, 2), None), (32, 64, (1, 16), (1, 2), (1, 64)),
+    (1, 32, (8, 8), (1, 1), None), (32, 32, (8, 8), (1, 1), (5, 3)),
+    (32, 64, (1, 4), (1, 1), None), (64, 64, (1, 4), (1, 1), (1, 2)),
+    (64, 128, (1, 2), (1, 1), None), (128, 128, (1, 2), (1, 1), (1, 2)),
+    (128, 256, (1, 2), (1, 1), None), (256, 256, (1, 2), (1, 1), (1, 2)),
+]
+
+
+class EnvNetV2(nn.Module):
+    def __init__(self, classes=50):
+        super().__init__()
+        for index, (cin, cout, kernel, stride, _) in enumerate(V2_PLAN, start=1):
+            setattr(self, f"conv{index}", nn.Conv2d(cin, cout, kernel, stride=stride, bias=False))
+            setattr(self, f"bn{index}", nn.BatchNorm2d(cout))
+        self.fc11 = nn.Linear(256 * 10 * 8, 4096)
+        self.fc12 = nn.Linear(4096, 4096)
+        self.fc13 = nn.Linear(4096, classes)
+        self.dropout = nn.Dropout(0.5)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        for index, (_, _, _, _, pool) in enumerate(V2_PLAN, start=1):
+            x = torch.relu(getattr(self, f"bn{index}")(getattr(self, f"conv{index}")(x)))
+            if pool is not None:
+                x = nn.functional.max_pool2d(x, pool)
+            if index == 2:
+                x = x.transpose(1, 2)
+        x = x.flatten(1)
+        x = self.dropout(torch.relu(self.fc11(x)))
+        x = self.dropout(torch.relu(self.fc12(x)))
+        return self.fc13(x)
+
+
+def layer_report(net, x, repetitions):
+    """Each convolution alone on the input it gets in the network: forward ms, training ms
+    (forward + backward for input and weight) and GFLOP/s (2 x multiply-adds; backward 2x forward)."""
+    inputs = {}
+    hooks = [m.register_forward_hook(lambda m, i, o, name=name: inputs.__setitem__(name, i[0].detach()))
+             for name, m in net.named_modules() if isinstance(m, nn.Conv2d)]
+    net.eval()
+    with torch.no_grad():
+        net(x)
+    for hook in hooks:
+        hook.remove()
+    rows = []
+    for name, conv in net.named_modules():
+        if not isinstance(conv, nn.Conv2d):
+            continue
+        data = inputs[name].clone().requires_grad_()
+        with torch.no_grad():
+            output = conv(data)
+        macs = output.numel() * conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+
+        def forward():
+            with torch.no_grad():
+                conv(data)
+
+        def training():
+            conv.zero_grad()
+            out = conv(data)
+            out.backward(torch.ones_like(out))
+
+        forward_seconds = timed(forward, repetitions)
+        training_seconds = timed(training, repetitions)
+        rows.append({"layer": name, "input": list(data.shape), "gmacs": macs / 1e9,
+                     "forwardMilliseconds": forward_seconds * 1e3, "trainingMilliseconds": training_seconds * 1e3,
+                     "forwardGFLOPS": 2 * macs / forward_seconds / 1e9, "trainingGFLOPS": 6 * macs / training_seconds / 1e9})
+    return rows
+
+
+def timed(function, repetitions):
+    function()  # warm-up
+    times = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--network", choices=["envnet", "envnet-v2"], default="envnet")
+    parser.add_argument("--layers", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
-    net = EnvNet()
+    net = EnvNet() if args.network == "envnet" else EnvNetV2()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    x = torch.rand(args.batch_size, 1, 1, 24014) * 2 - 1
+    x = torch.rand(args.batch_size, 1, 1, 24014 if args.network == "envnet" else 66650) * 2 - 1
     labels = torch.arange(args.batch_size) % 50
 
     def step():
@@ -83,26 +173,21 @@ def main():
         with torch.no_grad():
             net(x)
 
-    def timed(function):
-        function()  # warm-up
-        times = []
-        for _ in range(args.repetitions):
-            start = time.perf_counter()
-            function()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    training = timed(step)
-    inference = timed(infer)
-    print(json.dumps({
+    training = timed(step, args.repetitions)
+    inference = timed(infer, args.repetitions)
+    report = {
         "implementation": f"PyTorch {torch.__version__}",
+        "network": args.network,
         "threads": args.threads,
         "batchSize": args.batch_size,
         "repetitions": args.repetitions,
         "trainingSamplesPerSecond": args.batch_size / training,
         "inferenceWindowsPerSecond": args.batch_size / inference,
         "peakResidentBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-    }))
+    }
+    if args.layers:
+        report["layers"] = layer_report(net, x, args.repetitions)
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ struct EnvNetBenchmark: ParsableCommand {
     @Flag(help: "Run every convolution by im2col + GEMM (ExecutionOptions.usesWinograd off).")
     var noWinograd = false
 
+    @Flag(help: "Build whole-kernel im2col columns for tall kernels too (ExecutionOptions.usesRowDecomposition off).")
+    var noRowDecomposition = false
+
     func validate() throws {
         if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be from 1 to 1024, got \(threads)") }
         if let tileBudget, !(1024...(1 << 26)).contains(tileBudget) { throw ValidationError("--tile-budget must be from 1024 to 67108864, got \(tileBudget)") }
@@ -44,6 +47,7 @@ struct EnvNetBenchmark: ParsableCommand {
         if let tileBudget { ExecutionOptions.processWide.convolutionTileElements = tileBudget }
         if let threads { ExecutionOptions.processWide.threadCount = threads }
         if noWinograd { ExecutionOptions.processWide.usesWinograd = false }
+        if noRowDecomposition { ExecutionOptions.processWide.usesRowDecomposition = false }
 
         // The ceiling: a large square sgemm through the library's parallel GEMM.
         let size = 2048
@@ -153,12 +157,20 @@ struct ConvolutionShape {
     let weight: [Int]
     let geometry: ConvolutionGeometry
 
+    /// EnvNet's conv2 and conv3, and EnvNet-v2's conv1, conv2 and conv4.
     static func envNet(batch: Int) -> [ConvolutionShape] {
         [
             ConvolutionShape(name: "conv2 40->40 1x8 w24007", input: [batch, 40, 1, 24007], weight: [40, 40, 1, 8],
                              geometry: ConvolutionGeometry(kernel: (1, 8))),
             ConvolutionShape(name: "conv3 1->50 8x13 40x150", input: [batch, 1, 40, 150], weight: [50, 1, 8, 13],
                              geometry: ConvolutionGeometry(kernel: (8, 13))),
+            // EnvNet-v2's heavy layers.
+            ConvolutionShape(name: "v2 conv1 1->32 1x64/2 w66650", input: [batch, 1, 1, 66650], weight: [32, 1, 1, 64],
+                             geometry: ConvolutionGeometry(kernel: (1, 64), stride: (1, 2))),
+            ConvolutionShape(name: "v2 conv2 32->64 1x16/2 w33294", input: [batch, 32, 1, 33294], weight: [64, 32, 1, 16],
+                             geometry: ConvolutionGeometry(kernel: (1, 16), stride: (1, 2))),
+            ConvolutionShape(name: "v2 conv4 32->32 8x8 57x253", input: [batch, 32, 57, 253], weight: [32, 32, 8, 8],
+                             geometry: ConvolutionGeometry(kernel: (8, 8))),
         ]
     }
 }

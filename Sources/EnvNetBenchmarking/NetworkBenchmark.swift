@@ -1,7 +1,7 @@
 import EnvNetModel
 import Foundation
 
-/// Throughput of EnvNet itself: training steps and inference, with a per-layer breakdown.
+/// Throughput of EnvNet and EnvNet-v2 themselves: training steps and inference, with a per-layer breakdown.
 public enum NetworkBenchmark {
     /// Time spent in one layer per step.
     public struct LayerTiming: Codable, Sendable {
@@ -36,18 +36,23 @@ public enum NetworkBenchmark {
         public var milliseconds: Double
     }
 
-    /// Measures EnvNet with the official sizes: a warm-up step, then the median of `repetitions`.
+    /// Measures a network with the full sizes (EnvNet's official ones, or EnvNet-v2's): a warm-up
+    /// step, then the median of `repetitions`.
     ///
     /// Per-layer and per-stage times come from ``LayerProfiler`` around the network's own forward
     /// and backward passes, so the benchmark runs exactly the code that training and inference run.
     /// - Parameters:
+    ///   - network: EnvNet (input 24014) or EnvNet-v2 (input 66650), fc 4096.
     ///   - classCount: classes of the benchmarked network (50 as ESC-50).
     ///   - batchSize: windows per step (64 in the paper's recipe).
     ///   - repetitions: timed repetitions (median reported).
-    public static func run(classCount: Int = 50, batchSize: Int = 64, repetitions: Int = 5) -> Report {
-        let network = EnvNet(configuration: EnvNetConfiguration(classCount: classCount), seed: 1)
+    public static func run(network architecture: NetworkArchitecture = .envnet, classCount: Int = 50, batchSize: Int = 64,
+                           repetitions: Int = 5) -> Report {
+        let configuration: NetworkConfiguration = architecture == .envnet
+            ? .envnet(EnvNetConfiguration(classCount: classCount)) : .envnetV2(EnvNetV2Configuration(classCount: classCount))
+        let network = configuration.makeNetwork(seed: 1)
         var generator = SeededGenerator(seed: 2)
-        let input = Tensor.uniform([batchSize, 1, 1, network.configuration.inputLength], in: -1..<1, generator: &generator)
+        let input = Tensor.uniform([batchSize, 1, 1, network.inputLength], in: -1..<1, generator: &generator)
         let labels = (0..<batchSize).map { $0 % classCount }
         var optimizer = SGD(learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4, nesterov: true)
         var gradient = Tensor.zeros([0])
@@ -113,7 +118,7 @@ public enum NetworkBenchmark {
             return LayerTiming(name: leaf.key, forwardMilliseconds: median(forwardTimes[id] ?? []), backwardMilliseconds: median(backwardTimes[id] ?? []))
         }
         return Report(
-            configuration: "\(network.configuration)", batchSize: batchSize, repetitions: repetitions,
+            configuration: "\(network.networkConfiguration)", batchSize: batchSize, repetitions: repetitions,
             trainingSamplesPerSecond: Double(batchSize) / median(stepTimes),
             inferenceWindowsPerSecond: Double(batchSize) / median(inferenceTimes),
             peakResidentBytes: ProcessSupport.peakResidentBytes, kernelFamily: BLASRuntime.kernelFamily,

@@ -5,26 +5,31 @@ import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure EnvNet's training and inference throughput, peak memory and per-layer times.",
+        abstract: "Measure EnvNet's or EnvNet-v2's training and inference throughput, peak memory and per-layer times.",
         discussion: """
-            Uses the official sizes (input 24014, 50 classes). Build in release mode:
+            Uses the full sizes (EnvNet: input 24014; EnvNet-v2: input 66650; 50 classes, fc 4096). \
+            Build in release mode:
               swift run -c release envnet bench
+              swift run -c release envnet bench --network envnet-v2 --batch-size 32
               swift run -c release envnet bench --json --batch-size 64 --repetitions 5
             """)
+
+    @Option(help: ArgumentHelp("The network: envnet or envnet-v2.", valueName: "envnet|envnet-v2")) var network = "envnet"
 
     @Option(help: "Windows per step.") var batchSize = 64
     @Option(help: "Timed repetitions; the median is reported.") var repetitions = 5
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
+        guard let architecture = NetworkArchitecture(rawValue: network) else { throw ValidationError("--network must be envnet or envnet-v2, not \(network)") }
         try Limits.check(batchSize, in: Limits.batchSize, option: "--batch-size")
         try Limits.check(repetitions, in: Limits.repetitions, option: "--repetitions")
-        try Limits.checkMemory(Limits.trainingBytes(hiddenUnits: 4096, batchSize: batchSize, classCount: 50),
+        try Limits.checkMemory(Limits.trainingBytes(network: architecture, hiddenUnits: 4096, batchSize: batchSize, classCount: 50),
                                for: "a training step of --batch-size \(batchSize)")
     }
 
     func run() throws {
-        let report = NetworkBenchmark.run(batchSize: batchSize, repetitions: repetitions)
+        let report = NetworkBenchmark.run(network: NetworkArchitecture(rawValue: network) ?? .envnet, batchSize: batchSize, repetitions: repetitions)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

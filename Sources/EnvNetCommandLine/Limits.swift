@@ -36,11 +36,12 @@ enum Limits {
     }
 
     /// An estimate of a training step's peak memory: weights, gradients and two optimizer
-    /// buffers (4 copies of the parameters) plus about 20 MB of activations per window
-    /// (`envnet bench` measures 1.8 GB for a batch of 64 at fc 4096).
-    static func trainingBytes(hiddenUnits: Int, batchSize: Int, classCount: Int = 1000) -> Double {
-        let parameters = Double(hiddenUnits) * Double(EnvNetConfiguration.flattenedFeatures + hiddenUnits + classCount + 2)
-        return 16 * parameters + 20e6 * Double(batchSize)
+    /// buffers (4 copies of the parameters) plus the activations of each window: about 20 MB for
+    /// EnvNet (`envnet bench` measures 1.8 GB for a batch of 64 at fc 4096) and 60 MB for EnvNet-v2.
+    static func trainingBytes(network: NetworkArchitecture = .envnet, hiddenUnits: Int, batchSize: Int, classCount: Int = 1000) -> Double {
+        let features = network == .envnet ? EnvNetConfiguration.flattenedFeatures : EnvNetV2Configuration.flattenedFeatures
+        let parameters = Double(hiddenUnits) * Double(features + hiddenUnits + classCount + 2)
+        return 16 * parameters + (network == .envnet ? 20e6 : 60e6) * Double(batchSize)
     }
 
     /// Throws a usage error naming both figures when the estimate exceeds the physical memory.

@@ -28,8 +28,10 @@ struct DataOptions: ParsableArguments {
         if let folds { guard (2...100).contains(folds) else { throw ValidationError("--folds must be between 2 and 100, got \(folds)") } }
     }
 
-    static func settings(normalization: String) -> PreprocessingSettings {
-        normalization == "int16" ? .authorsRepository : .seedArticle
+    static func settings(normalization: String, sampleRate: Int = EnvNetConfiguration.sampleRate) -> PreprocessingSettings {
+        var settings: PreprocessingSettings = normalization == "int16" ? .authorsRepository : .seedArticle
+        settings.sampleRate = sampleRate
+        return settings
     }
 
     /// The dataset's metadata and file tree, without decoding audio.
@@ -65,81 +67,157 @@ struct DataOptions: ParsableArguments {
     }
 }
 
-/// The training recipe as flags.
+/// The training recipe as flags: a named preset (``RecipePreset``), and single flags over it.
 struct RecipeOptions: ParsableArguments {
-    @Option(help: "Epochs (doubled with --bc).") var epochs = 150
-    @Option(help: "Windows per step.") var batchSize = 64
-    @Option(help: "Base learning rate.") var learningRate: Float = 0.01
+    @Option(name: .customLong("recipe"), help: ArgumentHelp(
+        "The preset: seed (150 epochs, lr 0.01, x0.1 at 80/100/120, peak normalization, voting) or authors (bc_learning_sound's numbers for the dataset and network, int16 normalization with zero trimming, 10-crop testing).",
+        valueName: "seed|authors"))
+    var recipeName = "seed"
+    @Option(help: ArgumentHelp("The network: envnet (16 kHz) or envnet-v2 (44.1 kHz). Default: envnet, or the --init-from model's.", valueName: "envnet|envnet-v2"))
+    var network: String?
+    @Option(help: "Epochs (default: the recipe's, doubled with --bc; a value given here is taken as given).") var epochs: Int?
+    @Option(help: "Windows per step (default 64).") var batchSize: Int?
+    @Option(help: "Base learning rate (default: the recipe's).") var learningRate: Float?
     @Option(help: "Learning-rate factor at each milestone.") var gamma: Float = 0.1
-    @Option(help: "Comma-separated epochs at which the learning rate drops (doubled with --bc).") var milestones = "80,100,120"
+    @Option(help: "Comma-separated epochs at which the learning rate drops, taken as given (default: the recipe's).") var milestones: String?
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Flag(inversion: .prefixedNo, help: "Nesterov momentum.") var nesterov = true
     @Option(help: "Weight decay.") var weightDecay: Float = 5e-4
-    @Option(help: "Epochs of linear learning-rate warm-up.") var warmupEpochs: Double = 0
-    @Flag(help: "Between-class learning (mixed clips, KL loss, epochs doubled).") var bc = false
+    @Option(help: "Epochs of learning-rate warm-up (default: the recipe's; linear from 10 %, or 10 % throughout as the authors' recipes do).")
+    var warmupEpochs: Double?
+    @Flag(help: "Between-class learning (mixed clips, KL loss; the recipe's epochs doubled).") var bc = false
     @Flag(help: "Strong augmentation (random time scale and gain).") var strongAugment = false
     @Option(help: "Seed of the initial weights and of everything random in training.") var seed: UInt64 = 0
     @Option(help: "Validate every N epochs (0: only at the end; default 1).") var validateEvery: Int?
     // Optional, so that --init-from can tell a given value (refused when it differs from the
     // model's) from the default (the model's own).
-    @Option(help: "Network variant: official (input 24014) or seed (input 24000, padded 1-D front end). Default: official, or the --init-from model's.")
+    @Option(help: "EnvNet variant: official (input 24014) or seed (input 24000, padded 1-D front end). Default: official, or the --init-from model's.")
     var variant: String?
-    @Option(help: "Width of fc5 and fc6. Default: 4096, or the --init-from model's.") var hiddenUnits: Int?
-    @Option(help: "Evaluation scheme: voting (1.5 s windows, 0.2 s hop) or ten-crop.") var evaluation = "voting"
+    @Option(help: "Width of the two hidden fully connected layers (fc5/fc6, fc11/fc12). Default: 4096, or the --init-from model's.") var hiddenUnits: Int?
+    @Option(help: "Evaluation scheme: voting (1.5 s windows, 0.2 s hop) or ten-crop (default: the recipe's).") var evaluation: String?
 
     func validate() throws {
+        guard RecipePreset.Name(rawValue: recipeName) != nil else { throw ValidationError("--recipe must be seed or authors, not \(recipeName)") }
+        if let network { guard NetworkArchitecture(rawValue: network) != nil else { throw ValidationError("--network must be envnet or envnet-v2, not \(network)") } }
         guard EnvNetConfiguration.Variant(rawValue: variant ?? "official") != nil else { throw ValidationError("--variant must be official or seed") }
-        guard ["voting", "ten-crop"].contains(evaluation) else { throw ValidationError("--evaluation must be voting or ten-crop") }
-        guard let milestones = parsedMilestones else { throw ValidationError("--milestones must be comma-separated whole numbers, like 80,100,120") }
-        try Limits.check(epochs, in: Limits.epochs, option: "--epochs")
-        try Limits.check(batchSize, in: Limits.batchSize, option: "--batch-size")
-        for milestone in milestones { try Limits.check(milestone, in: 0...Limits.epochs.upperBound, option: "--milestones") }
+        if variant != nil, network == NetworkArchitecture.envnetV2.rawValue { throw ValidationError("--variant applies to EnvNet only, not to --network envnet-v2") }
+        if let evaluation { guard ["voting", "ten-crop"].contains(evaluation) else { throw ValidationError("--evaluation must be voting or ten-crop") } }
+        if milestones != nil, parsedMilestones == nil { throw ValidationError("--milestones must be comma-separated whole numbers, like 80,100,120") }
+        if let epochs { try Limits.check(epochs, in: Limits.epochs, option: "--epochs") }
+        if let batchSize { try Limits.check(batchSize, in: Limits.batchSize, option: "--batch-size") }
+        for milestone in parsedMilestones ?? [] { try Limits.check(milestone, in: 0...Limits.epochs.upperBound, option: "--milestones") }
         if let validateEvery { try Limits.check(validateEvery, in: 0...Limits.epochs.upperBound, option: "--validate-every") }
-        try Limits.check(Double(learningRate), in: 1e-12...1e3, option: "--learning-rate")
+        if let learningRate { try Limits.check(Double(learningRate), in: 1e-12...1e3, option: "--learning-rate") }
         try Limits.check(Double(gamma), in: 1e-12...1e3, option: "--gamma")
         try Limits.check(Double(momentum), in: 0...0.999_999, option: "--momentum")
         try Limits.check(Double(weightDecay), in: 0...1, option: "--weight-decay")
-        try Limits.check(warmupEpochs, in: 0...Double(epochs), option: "--warmup-epochs")
+        if let warmupEpochs { try Limits.check(warmupEpochs, in: 0...Double(Limits.epochs.upperBound), option: "--warmup-epochs") }
         if let hiddenUnits {
             try Limits.check(hiddenUnits, in: Limits.hiddenUnits, option: "--hidden-units")
         }
-        try Limits.checkMemory(Limits.trainingBytes(hiddenUnits: hiddenUnits ?? 4096, batchSize: batchSize),
-                               for: "training with --hidden-units \(hiddenUnits ?? 4096) and --batch-size \(batchSize)")
+        let architecture = network.flatMap(NetworkArchitecture.init(rawValue:)) ?? .envnet
+        try Limits.checkMemory(Limits.trainingBytes(network: architecture, hiddenUnits: hiddenUnits ?? 4096, batchSize: batchSize ?? 64),
+                               for: "training \(architecture) with --hidden-units \(hiddenUnits ?? 4096) and --batch-size \(batchSize ?? 64)")
+        // Every dataset's preset with these flags must be a valid recipe.
         do {
-            try recipe.validate()
+            for kind in RecipePreset.DatasetKind.allCases {
+                let configuration = configuration(preset: preset(network: architecture, dataset: kind))
+                try configuration.validate()
+                if let warmupEpochs, warmupEpochs > Double(configuration.effectiveEpochs) {
+                    throw ValidationError("--warmup-epochs \(warmupEpochs) exceeds the \(configuration.effectiveEpochs) epochs of the run")
+                }
+            }
+        } catch let error as ValidationError {
+            throw error
         } catch {
             throw ValidationError("\(error)")
         }
     }
 
     var parsedMilestones: [Int]? {
+        guard let milestones else { return nil }
         let parts = milestones.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         return parts.contains(nil) ? nil : parts.compactMap { $0 }
     }
 
-    var recipe: TrainingConfiguration {
-        var recipe = TrainingConfiguration()
-        recipe.epochs = epochs
-        recipe.batchSize = batchSize
-        recipe.learningRate = learningRate
+    /// The named preset for a network and dataset.
+    func preset(network: NetworkArchitecture, dataset: RecipePreset.DatasetKind) -> RecipePreset {
+        RecipePreset.named(RecipePreset.Name(rawValue: recipeName) ?? .seed, network: network, dataset: dataset)
+    }
+
+    /// The preset with the flags given over it.
+    func configuration(preset: RecipePreset) -> TrainingConfiguration {
+        var recipe = preset.configuration(betweenClassLearning: bc, strongAugmentation: strongAugment, seed: seed)
+        if let epochs {
+            recipe.epochs = epochs
+            recipe.milestones = preset.milestones.epochs(of: epochs, doubled: false)
+        }
+        if let milestones = parsedMilestones { recipe.milestones = milestones }
+        if let batchSize { recipe.batchSize = batchSize }
+        if let learningRate { recipe.learningRate = learningRate }
+        if let warmupEpochs {
+            recipe.warmupEpochs = warmupEpochs
+            recipe.warmupStyle = preset.warmupEpochs > 0 ? .constant : .linear
+        }
         recipe.gamma = gamma
-        recipe.milestones = parsedMilestones ?? []
         recipe.momentum = momentum
         recipe.nesterov = nesterov
         recipe.weightDecay = weightDecay
-        recipe.warmupEpochs = warmupEpochs
-        recipe.betweenClassLearning = bc
-        recipe.strongAugmentation = strongAugment
-        recipe.seed = seed
         recipe.validationInterval = validateEvery ?? 1
         return recipe
     }
 
-    var scheme: EvaluationScheme { evaluation == "voting" ? .seedArticle : .authorsRepository }
-
-    func network(classCount: Int) -> EnvNetConfiguration {
-        EnvNetConfiguration(variant: EnvNetConfiguration.Variant(rawValue: variant ?? "official")!, classCount: classCount, hiddenUnits: hiddenUnits ?? 4096)
+    /// The flags given over the preset, for the line printed at start.
+    var overrides: [String] {
+        var result: [String] = []
+        if let epochs { result.append("--epochs \(epochs)") }
+        if let milestones { result.append("--milestones \(milestones)") }
+        if let batchSize { result.append("--batch-size \(batchSize)") }
+        if let learningRate { result.append("--learning-rate \(learningRate)") }
+        if let warmupEpochs { result.append("--warmup-epochs \(warmupEpochs)") }
+        if let evaluation { result.append("--evaluation \(evaluation)") }
+        if gamma != 0.1 { result.append("--gamma \(gamma)") }
+        if momentum != 0.9 { result.append("--momentum \(momentum)") }
+        if !nesterov { result.append("--no-nesterov") }
+        if weightDecay != 5e-4 { result.append("--weight-decay \(weightDecay)") }
+        return result
     }
+
+    /// The evaluation scheme: the flag's, else the preset's.
+    func scheme(preset: RecipePreset) -> EvaluationScheme {
+        switch evaluation {
+        case "voting": return .probabilityVoting(sampleRate: preset.network.sampleRate)
+        case "ten-crop": return .authorsRepository
+        default: return preset.evaluation
+        }
+    }
+
+    /// The network's sizes.
+    func network(_ architecture: NetworkArchitecture, classCount: Int) -> NetworkConfiguration {
+        switch architecture {
+        case .envnet:
+            return .envnet(EnvNetConfiguration(variant: EnvNetConfiguration.Variant(rawValue: variant ?? "official")!, classCount: classCount,
+                                               hiddenUnits: hiddenUnits ?? 4096))
+        case .envnetV2:
+            return .envnetV2(EnvNetV2Configuration(classCount: classCount, hiddenUnits: hiddenUnits ?? 4096))
+        }
+    }
+}
+
+/// The training figures in one line: what the run will do, after the preset and the flags.
+func describe(_ recipe: TrainingConfiguration) -> String {
+    let milestones = recipe.effectiveMilestones.map(String.init).joined(separator: ", ")
+    var parts = ["\(recipe.effectiveEpochs) epochs", "lr \(recipe.learningRate)", "x\(recipe.gamma) at epochs \(milestones.isEmpty ? "none" : milestones)"]
+    if recipe.warmupEpochs > 0 {
+        parts.append(String(format: "%g warm-up epochs", recipe.warmupEpochs) + ((recipe.warmupStyle ?? .linear) == .constant ? " at lr x0.1" : " rising from lr x0.1"))
+    }
+    parts.append("batch \(recipe.batchSize)")
+    parts.append("weight decay \(recipe.weightDecay)")
+    parts.append("\(recipe.nesterov ? "Nesterov " : "")momentum \(recipe.momentum)")
+    if recipe.betweenClassLearning { parts.append("BC learning") }
+    if recipe.strongAugmentation { parts.append("strong augmentation") }
+    parts.append("seed \(recipe.seed)")
+    return parts.joined(separator: ", ")
 }
 
 struct Train: ParsableCommand {
@@ -201,31 +279,42 @@ struct Train: ParsableCommand {
         // In a data-parallel job only rank 0 writes it (the others' machines may not have it).
         if (distribution?.communicator.rank ?? 0) == 0 { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output)) }
         let progress = ProgressReporter()
-        let source = try initFrom.map { path in try EnvNet.loadModel(from: URL(fileURLWithPath: path)) }
+        let source = try initFrom.map { path in try ModelFile.load(from: URL(fileURLWithPath: path)) }
         if let source, let freezeThrough {
             let names = source.network.layerNames
             guard names.dropLast().contains(freezeThrough) else {
-                throw ValidationError("--freeze-through \(freezeThrough) is not a layer before fc7: choose one of \(names.dropLast().joined(separator: ", "))")
+                throw ValidationError("--freeze-through \(freezeThrough) is not a layer before \(names.last ?? "the output"): choose one of \(names.dropLast().joined(separator: ", "))")
             }
         }
         if let source {
-            let model = source.network.configuration
-            if let variant = recipe.variant, variant != model.variant.rawValue {
-                throw ValidationError("--variant \(variant) differs from the --init-from model's \(model.variant.rawValue)")
+            let model = source.network.networkConfiguration
+            if let network = recipe.network, network != model.architecture.rawValue {
+                throw ValidationError("--network \(network) differs from the --init-from model's \(model.architecture.rawValue)")
+            }
+            if let variant = recipe.variant, let modelVariant = model.envnet?.variant, variant != modelVariant.rawValue {
+                throw ValidationError("--variant \(variant) differs from the --init-from model's \(modelVariant.rawValue)")
             }
             if let width = recipe.hiddenUnits, width != model.hiddenUnits {
-                throw ValidationError("--hidden-units \(width) differs from the --init-from model's \(model.hiddenUnits) (fine-tuning keeps fc5 and fc6)")
+                throw ValidationError("--hidden-units \(width) differs from the --init-from model's \(model.hiddenUnits) (fine-tuning keeps the hidden layers)")
             }
         }
+        let architecture = source?.network.architecture ?? recipe.network.flatMap(NetworkArchitecture.init(rawValue:)) ?? .envnet
         let dataset = try data.dataset(seed: recipe.seed)
+        // The preset, the flags over it and the resulting figures, before any long work.
+        let preset = recipe.preset(network: architecture, dataset: RecipePreset.DatasetKind(layout: dataset.layout, subset: dataset.subset ?? .esc50))
+        let configuration = recipe.configuration(preset: preset)
+        printError("recipe: \(preset)" + (recipe.overrides.isEmpty ? "" : "; given: \(recipe.overrides.joined(separator: " "))"))
+        printError("training: \(describe(configuration))")
         // Checked before the headers are read and the clips preprocessed: a classifier needs two classes.
         guard dataset.classNames.count >= 2 else {
             throw ValidationError("\(data.data) has \(dataset.classNames.count) class (\(dataset.classNames.map(terminalSafe).joined(separator: ", "))); training needs at least 2")
         }
         let folds: [Int?] = allFolds ? [nil] : crossValidation ? dataset.folds : [fold ?? (dataset.folds.contains(5) ? 5 : dataset.folds.last!)]
         for case let testFold? in folds { try dataset.checkTestFold(testFold) }
-        let normalization = data.normalization ?? source.map { $0.description.preprocessing.normalization == .int16FullScale ? "int16" : "peak" } ?? "peak"
-        let settings = DataOptions.settings(normalization: normalization)
+        var settings = preset.preprocessing
+        if let normalization = data.normalization ?? source.map({ $0.description.preprocessing.normalization == .int16FullScale ? "int16" : "peak" }) {
+            settings = DataOptions.settings(normalization: normalization, sampleRate: architecture.sampleRate)
+        }
         let fingerprint = try dataset.fingerprint()
         let prepared = try data.prepare(dataset, settings: settings, progress: progress)
         var accuracies: [Double] = []
@@ -236,7 +325,9 @@ struct Train: ParsableCommand {
                 continue
             }
             let folder = URL(fileURLWithPath: output).appendingPathComponent(crossValidation ? "fold-\(testFold!)" : "")
-            let result = try TrainingRun(prepared: prepared, fingerprint: fingerprint, testFold: testFold, recipe: recipe, folder: folder,
+            let result = try TrainingRun(prepared: prepared, fingerprint: fingerprint, testFold: testFold, recipe: configuration,
+                                         scheme: recipe.scheme(preset: preset), network: recipe.network(architecture, classCount: prepared.classNames.count),
+                                         folder: folder,
                                          resume: resume, progress: progress, source: source.map { ($0.network, initFrom!) },
                                          freezeThrough: freezeThrough, credit: credit, storage: SafeTensors.StorageType(rawValue: storage)!,
                                          distribution: distribution?.parallelFolds == true ? nil : distribution).run()
@@ -281,11 +372,14 @@ struct TrainingRun {
     let fingerprint: String
     /// The held-out fold; nil trains on every fold.
     let testFold: Int?
-    let recipe: RecipeOptions
+    let recipe: TrainingConfiguration
+    let scheme: EvaluationScheme
+    /// The network to build (unless it starts from `source`).
+    let network: NetworkConfiguration
     let folder: URL
     let resume: Bool
     let progress: ProgressReporter
-    let source: (network: EnvNet, path: String)?
+    let source: (network: any ClassifierNetwork, path: String)?
     let freezeThrough: String?
     let credit: String?
     let storage: SafeTensors.StorageType
@@ -296,17 +390,16 @@ struct TrainingRun {
     func run() throws -> Double {
         let (training, test) = testFold.map { prepared.split(testFold: $0) } ?? (prepared.clips(inFolds: Set(prepared.dataset.folds)), [])
         let classNames = prepared.classNames
-        let network = try source.map { try EnvNet.fineTuning(from: $0.network, classCount: classNames.count, seed: recipe.seed) }
-            ?? EnvNet(configuration: recipe.network(classCount: classNames.count), seed: recipe.seed)
+        let network = try source.map { try $0.network.fineTuned(classCount: classNames.count, seed: recipe.seed) }
+            ?? self.network.makeNetwork(seed: recipe.seed)
         let rank = distribution?.communicator.rank ?? 0
         let trainer = try Trainer(network: network, training: training, classNames: classNames,
-                                  configuration: recipe.recipe, runFolder: rank == 0 ? folder : nil)
+                                  configuration: recipe, runFolder: rank == 0 ? folder : nil)
         try trainer.freeze(through: freezeThrough)
-        let scheme = recipe.scheme
         trainer.runSettings = [
             "data fingerprint": fingerprint, "data layout": prepared.dataset.layout.rawValue,
             "fold": testFold.map(String.init) ?? "none (all folds trained)", "normalization": prepared.settings.description, "evaluation": scheme.description,
-            "network": network.configuration.description,
+            "network": network.networkConfiguration.description,
         ]
         if let source { trainer.runSettings["init from"] = URL(fileURLWithPath: source.path).standardizedFileURL.path }
         if let distribution {
@@ -339,15 +432,15 @@ struct TrainingRun {
             }
         }
         let foldName = testFold.map { "fold \($0)" } ?? "all folds"
-        printError("\(foldName): \(training.count) training clips, \(test.count) test clips, \(network.configuration), run folder \(folder.path)"
+        printError("\(foldName): \(training.count) training clips, \(test.count) test clips, \(network.networkConfiguration), run folder \(folder.path)"
                    + (source.map { ", starting from \($0.path)" } ?? "") + (freezeThrough.map { ", frozen through \($0)" } ?? ""))
-        let epochs = recipe.recipe.effectiveEpochs
+        let epochs = recipe.effectiveEpochs
         // The curve is redrawn after every epoch, so a long run can be watched in a browser.
         let curveURL = folder.appendingPathComponent("training_curve.svg")
         var records = trainer.history
         func drawCurve() throws {
             guard !records.isEmpty, rank == 0 else { return }
-            try AtomicFile.write(Charts.trainingCurve(history: records, title: "EnvNet, \(foldName)"), to: curveURL)
+            try AtomicFile.write(Charts.trainingCurve(history: records, title: "\(network.architecture), \(foldName)"), to: curveURL)
         }
         try drawCurve()
         try trainer.run { event in
@@ -369,8 +462,8 @@ struct TrainingRun {
         }
         let modelURL = folder.appendingPathComponent("model.safetensors")
         let description = ModelDescription(
-            configuration: network.configuration, classNames: classNames, preprocessing: prepared.settings, evaluation: scheme,
-            trainingSilenceThreshold: recipe.recipe.silenceThreshold, recipe: recipe.recipe,
+            configuration: network.networkConfiguration, classNames: classNames, preprocessing: prepared.settings, evaluation: scheme,
+            trainingSilenceThreshold: recipe.silenceThreshold, recipe: recipe,
             dataset: DatasetRecord(layout: prepared.dataset.layout.rawValue, fingerprint: fingerprint, heldOutFold: testFold,
                                    trainingClips: training.count, credit: credit ?? defaultCredit(for: prepared.dataset),
                                    foldCount: prepared.dataset.folds.count, foldsWereDrawn: !prepared.dataset.hasOwnFolds))

@@ -15,6 +15,9 @@ public indirect enum LearningRateSchedule: Sendable, Equatable, Codable, CustomS
     /// Factor rising linearly from `startFactor` at epoch 0 to 1 at `epochs`, multiplied by the wrapped
     /// schedule's factor (use fractional epochs, `epoch + batch / batches`, to warm up per step).
     case linearWarmup(epochs: Double, startFactor: Float, then: LearningRateSchedule)
+    /// Factor `factor` before epoch `epochs`, then the wrapped schedule's (the authors' warm-up:
+    /// bc_learning_sound trains its first 10 epochs at a tenth of the learning rate).
+    case constantWarmup(epochs: Double, factor: Float, then: LearningRateSchedule)
 
     /// The factor for `epoch`.
     /// - Parameter epoch: the epoch counted from 0; may be fractional.
@@ -29,6 +32,8 @@ public indirect enum LearningRateSchedule: Sendable, Equatable, Codable, CustomS
             let warm: Float = epochs > 0 && epoch < epochs
                 ? startFactor + (1 - startFactor) * Float(Swift.max(epoch, 0) / epochs) : 1
             return warm * then.factor(atEpoch: epoch)
+        case let .constantWarmup(epochs, factor, then):
+            return epoch < epochs ? factor : then.factor(atEpoch: epoch)
         }
     }
 
@@ -44,6 +49,7 @@ public indirect enum LearningRateSchedule: Sendable, Equatable, Codable, CustomS
         case .constant: return "constant"
         case let .multiStep(milestones, gamma): return "multiStep(milestones: \(milestones), gamma: \(gamma))"
         case let .linearWarmup(epochs, startFactor, then): return "linearWarmup(epochs: \(epochs), startFactor: \(startFactor), then: \(then))"
+        case let .constantWarmup(epochs, factor, then): return "constantWarmup(epochs: \(epochs), factor: \(factor), then: \(then))"
         }
     }
 }

@@ -271,3 +271,46 @@ struct ConvolutionTests {
         }
     }
 }
+
+/// ``RowDecomposedConvolution``: one GEMM per kernel row, for tall kernels over many channels
+/// (EnvNet-v2's conv4), against the definition, with and without the decomposition.
+@Suite("Convolution by kernel rows")
+struct RowDecomposedConvolutionTests {
+    @Test("Forward, input and weight gradients equal the direct sums, with padding, strides, dilation and a bias",
+          arguments: [
+              // (N, C, H, W, O, kernel, stride, padding, dilation)
+              (2, 32, 14, 20, 8, (8, 8), (1, 1), (0, 0), (1, 1)),
+              (1, 16, 9, 23, 12, (3, 4), (1, 2), (2, 1), (1, 2)),
+              (3, 64, 5, 7, 8, (2, 1), (1, 1), (1, 0), (1, 1)),
+              (2, 8, 30, 11, 9, (7, 8), (1, 1), (6, 7), (1, 1)),  // the transposed geometry of a backward pass
+          ])
+    func matchesDefinition(n: Int, c: Int, h: Int, w: Int, o: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
+                           dilation: (Int, Int)) {
+        var generator = SeededGenerator(seed: UInt64(c * 1000 + h))
+        let g = ConvolutionGeometry(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+        let input = Tensor.normal([n, c, h, w], standardDeviation: 1, generator: &generator)
+        let weight = Tensor.normal([o, c, kernel.0, kernel.1], standardDeviation: 0.2, generator: &generator)
+        let bias = Tensor.normal([o], standardDeviation: 1, generator: &generator)
+        let expected = NaiveConvolution.forward(input: input, weight: weight, bias: bias, g)
+        let gradient = Tensor.normal(expected.shape, standardDeviation: 1, generator: &generator)
+        let reference = NaiveConvolution.backward(input: input, weight: weight, gradient: gradient, g)
+        var decomposed = ExecutionOptions.automatic
+        decomposed.usesRowDecomposition = true
+        var plain = ExecutionOptions.automatic
+        plain.usesRowDecomposition = false
+        for options in [decomposed, plain] {
+            ExecutionOptions.withOptions(options) {
+                Reference.expectClose(Convolution.forward(input: input, weight: weight, bias: bias, geometry: g), expected, relative: 1e-4, absolute: 1e-4)
+                var weightGradient = Tensor.zeros(weight.shape) + 0.5
+                var biasGradient = Tensor.zeros([o]) + 0.25
+                Convolution.backwardWeight(gradientOutput: gradient, input: input, geometry: g, accumulatingInto: &weightGradient, bias: &biasGradient)
+                Reference.expectClose(weightGradient, reference.weight + 0.5, relative: 1e-4, absolute: 1e-4)
+                Reference.expectClose(biasGradient, reference.bias + 0.25, relative: 1e-4, absolute: 1e-4)
+                if stride == (1, 1) {
+                    Reference.expectClose(Convolution.backwardInput(gradientOutput: gradient, weight: weight, inputShape: input.shape, geometry: g),
+                                          reference.input, relative: 1e-4, absolute: 1e-4)
+                }
+            }
+        }
+    }
+}

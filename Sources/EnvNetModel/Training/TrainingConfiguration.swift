@@ -23,8 +23,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     public var milestones: [Int] = [80, 100, 120]
     /// The learning-rate factor at each milestone.
     public var gamma: Float = 0.1
-    /// Epochs of linear learning-rate warm-up from 10 % (0 for none).
+    /// Epochs of learning-rate warm-up (0 for none): a linear ramp from 10 %, or 10 % throughout
+    /// with ``WarmupStyle/constant`` (the authors' code).
     public var warmupEpochs: Double = 0
+    /// How the warm-up runs; nil is ``WarmupStyle/linear`` (files written before 0.8).
+    public var warmupStyle: WarmupStyle? = nil
+    /// Whether BC learning doubles ``epochs`` and ``milestones``; nil is true (files written
+    /// before 0.8). The presets (``RecipePreset``) store their final numbers and set it to false,
+    /// so that an explicit epoch count is taken as given.
+    public var betweenClassDoublesEpochs: Bool? = nil
     /// Between-class learning: mix two clips of different classes, train on the mixed target with
     /// a KL loss; epochs and milestones are doubled.
     public var betweenClassLearning: Bool = false
@@ -40,16 +47,30 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable, Hashable {
     /// The recipe with every value at its default.
     public init() {}
 
+    /// How a warm-up raises the learning rate.
+    public enum WarmupStyle: String, Codable, Sendable, Hashable {
+        /// From 10 % linearly to the full rate (per step).
+        case linear
+        /// 10 % until the warm-up ends, then the full rate: the authors' `lr_schedule`.
+        case constant
+    }
+
+    private var doubles: Bool { betweenClassLearning && (betweenClassDoublesEpochs ?? true) }
+
     /// Epochs actually run.
-    public var effectiveEpochs: Int { betweenClassLearning ? 2 * epochs : epochs }
+    public var effectiveEpochs: Int { doubles ? 2 * epochs : epochs }
 
     /// Milestones actually used.
-    public var effectiveMilestones: [Int] { betweenClassLearning ? milestones.map { 2 * $0 } : milestones }
+    public var effectiveMilestones: [Int] { doubles ? milestones.map { 2 * $0 } : milestones }
 
     /// The learning-rate schedule of this recipe.
     public var schedule: LearningRateSchedule {
         let steps = LearningRateSchedule.multiStep(milestones: effectiveMilestones, gamma: gamma)
-        return warmupEpochs > 0 ? .linearWarmup(epochs: warmupEpochs, startFactor: 0.1, then: steps) : steps
+        guard warmupEpochs > 0 else { return steps }
+        switch warmupStyle ?? .linear {
+        case .linear: return .linearWarmup(epochs: warmupEpochs, startFactor: 0.1, then: steps)
+        case .constant: return .constantWarmup(epochs: warmupEpochs, factor: 0.1, then: steps)
+        }
     }
 
     /// Checks every value.

@@ -81,14 +81,16 @@ public enum Convolution {
     /// Writes the columns of output positions `positions` (flattened `oh * OW + ow`) of one image:
     /// `columns[(c·kh + i)·kw + j, p - positions.lowerBound] = input[c, oh·sh − ph + i·dh, ow·sw − pw + j·dw]` (0 outside).
     /// `[C, H, W] -> [C·kh·kw, positions.count]`
+    /// - Parameter planeStride: Values between channel planes (`height · width` unless the image
+    ///   is a band of rows of a taller one).
     public static func im2col(
         input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
         geometry g: ConvolutionGeometry, outputWidth: Int, positions: Range<Int>,
-        columns: UnsafeMutablePointer<Float>
+        columns: UnsafeMutablePointer<Float>, planeStride: Int? = nil
     ) {
         let tile = positions.count
         for channel in 0..<channels {
-            let plane = input + channel * height * width
+            let plane = input + channel * (planeStride ?? height * width)
             for i in 0..<g.kernelHeight {
                 for j in 0..<g.kernelWidth {
                     let row = columns + ((channel * g.kernelHeight + i) * g.kernelWidth + j) * tile
@@ -267,6 +269,10 @@ public enum Convolution {
            WinogradConvolution.forward(input: input, weight: weight, transformed: winogradWeights, bias: bias, problem: p, output: outputBase) {
             return
         }
+        if RowDecomposedConvolution.applies(to: p) {
+            RowDecomposedConvolution.forward(input: input, weight: weight, bias: bias, problem: p, output: outputBase)
+            return
+        }
         let input = input.contiguous(), weight = weight.contiguous(), bias = bias?.contiguous()
         let inputBase = Address(input), weightBase = Address(weight)
         let biasBase = bias.map { Address($0) }
@@ -431,6 +437,20 @@ public enum Convolution {
             return p
         }
         if p.batch == 0 || p.positions == 0 || p.rows == 0 || p.outputChannels == 0 { return }
+        if RowDecomposedConvolution.applies(to: p) {
+            weightGradient.withUnsafeMutableBufferPointer { weights in
+                if withBias {
+                    biasGradient.withUnsafeMutableBufferPointer { bias in
+                        RowDecomposedConvolution.backwardWeight(gradientOutput: gradientOutput, input: input, problem: p,
+                                                                weightGradient: weights.baseAddress!, biasGradient: bias.baseAddress!)
+                    }
+                } else {
+                    RowDecomposedConvolution.backwardWeight(gradientOutput: gradientOutput, input: input, problem: p,
+                                                            weightGradient: weights.baseAddress!, biasGradient: nil)
+                }
+            }
+            return
+        }
         let gradientOutput = gradientOutput.contiguous(), input = input.contiguous()
         let gradientBase = Address(gradientOutput), inputBase = Address(input)
         let tile = tileWidth(rows: p.rows, positions: p.positions)

@@ -25,6 +25,9 @@ public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
     /// Whether fused operations (the EnvNet front end as one pass, ``FusedFrontEnd``) may replace the
     /// layer-by-layer evaluation where the CPU and the shapes allow.
     public var usesFusedOperations: Bool
+    /// Whether convolutions with tall kernels may run as one GEMM per kernel row
+    /// (``RowDecomposedConvolution``: EnvNet-v2's conv4); false means whole-kernel im2col.
+    public var usesRowDecomposition: Bool = true
     /// Output positions times rows per im2col column tile, which sets the tile width (about 1 MB
     /// of columns by default); for tuning only, at least 1024.
     public var convolutionTileElements: Int
@@ -46,7 +49,11 @@ public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
     public static var automatic: ExecutionOptions { ExecutionOptions() }
 
     /// Every core, no Winograd and no fused operation: the plain kernels the fast paths are checked against.
-    public static var portable: ExecutionOptions { ExecutionOptions(usesWinograd: false, usesFusedOperations: false) }
+    public static var portable: ExecutionOptions {
+        var options = ExecutionOptions(usesWinograd: false, usesFusedOperations: false)
+        options.usesRowDecomposition = false
+        return options
+    }
 
     public var description: String {
         "\(threadCount) threads, Winograd \(usesWinograd ? "on" : "off"), fused operations \(usesFusedOperations ? "on" : "off")"

@@ -35,9 +35,11 @@ struct Embed: ParsableCommand {
     func run() throws {
         let folder = URL(fileURLWithPath: output)
         try AtomicFile.checkWritableFolder(folder)
-        let (network, _) = try EnvNet.load(from: URL(fileURLWithPath: weights))
+        let (network, model) = try ModelFile.load(from: URL(fileURLWithPath: weights))
         let progress = ProgressReporter()
-        let prepared = try data.load(progress: progress)
+        // The model's own preprocessing (its rate, and its normalization unless --normalization is given).
+        let settings = data.normalization.map { DataOptions.settings(normalization: $0, sampleRate: model.sampleRate) } ?? model.preprocessing
+        let prepared = try data.prepare(try data.dataset(seed: 0), settings: settings, progress: progress)
         let folds: Set<Int>
         if let number = Int(fold) {
             guard prepared.dataset.folds.contains(number) else {

@@ -26,6 +26,8 @@ struct Evaluate: ParsableCommand {
     @Option(help: "The fold to evaluate (default: the model's held-out fold, else 5).") var fold: Int?
     @Option(help: "The model (safetensors).") var weights: String
     @Option(help: "voting, ten-crop or both (default: the model's own scheme).") var evaluation: String?
+    @Option(help: ArgumentHelp("The network the model must be: envnet or envnet-v2 (default: whichever the file holds).", valueName: "envnet|envnet-v2"))
+    var network: String?
 
     @Option(help: "Folder for the report files.") var output: String?
 
@@ -34,11 +36,13 @@ struct Evaluate: ParsableCommand {
         if let evaluation {
             guard ["voting", "ten-crop", "both"].contains(evaluation) else { throw ValidationError("--evaluation must be voting, ten-crop or both") }
         }
+        try checkNetworkOption(network)
     }
 
     func run() throws {
         let progress = ProgressReporter()
-        let (network, model) = try EnvNet.loadModel(from: URL(fileURLWithPath: weights))
+        let (network, model) = try ModelFile.load(from: URL(fileURLWithPath: weights))
+        try checkNetwork(self.network, of: model, path: weights)
         if let output { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output)) }
         let recordedNormalization = model.preprocessing.normalization == .int16FullScale ? "int16" : "peak"
         if let normalization = data.normalization, normalization != recordedNormalization {
@@ -61,9 +65,9 @@ struct Evaluate: ParsableCommand {
         let prepared = try data.prepare(dataset, settings: model.preprocessing, progress: progress)
         let test = prepared.clips(inFolds: [fold])
         let schemes: [(String, EvaluationScheme)] = switch evaluation {
-        case "voting": [("voting", .seedArticle)]
+        case "voting": [("voting", .probabilityVoting(sampleRate: model.sampleRate))]
         case "ten-crop": [("ten-crop", .authorsRepository)]
-        case "both": [("voting", .seedArticle), ("ten-crop", .authorsRepository)]
+        case "both": [("voting", .probabilityVoting(sampleRate: model.sampleRate)), ("ten-crop", .authorsRepository)]
         default: [("model", model.evaluation)]
         }
         for (name, scheme) in schemes {
@@ -115,6 +119,9 @@ struct Predict: ParsableCommand {
             """)
 
     @Option(help: "The model (safetensors). Default: the bundled ESC-10 model.") var weights: String?
+    @Option(help: ArgumentHelp("The network the model must be: envnet or envnet-v2 (default: whichever the file holds; the bundled model is EnvNet).",
+                               valueName: "envnet|envnet-v2"))
+    var network: String?
     @Option(help: "How many labels to show per file (default 3).") var topK: Int?
     @Flag(help: "Print one JSON document with every window.") var json = false
     @Flag(help: "Classify each file as a stream and print a timeline of windows.") var stream = false
@@ -142,6 +149,10 @@ struct Predict: ParsableCommand {
     func validate() throws {
         if let topK { try Limits.check(topK, in: 1...1000, option: "--top-k") }
         guard !files.isEmpty else { throw ValidationError("give at least one audio file") }
+        try checkNetworkOption(network)
+        if network == NetworkArchitecture.envnetV2.rawValue, weights == nil {
+            throw ValidationError("no EnvNet-v2 model ships with envnet (the bundled model is EnvNet): give --weights")
+        }
         guard hopSeconds == nil || overlapFactor == nil else { throw ValidationError("give --hop-seconds or --overlap-factor, not both") }
         if let hopSeconds {
             guard hopSeconds.isFinite, hopSeconds > 0, hopSeconds <= 3600, (hopSeconds * 16_000).rounded() >= 1 else {
@@ -182,7 +193,7 @@ struct Predict: ParsableCommand {
         } else if let overlapFactor {
             request.overlapFactor = overlapFactor
         } else if case let .probabilityVoting(hop) = model.evaluation {
-            request.hopDuration = Double(hop) / Double(EnvNetConfiguration.sampleRate)
+            request.hopDuration = Double(hop) / Double(model.sampleRate)
         }
         return request
     }
@@ -191,6 +202,7 @@ struct Predict: ParsableCommand {
         let url = try modelURL()
         if stream { return try runStreaming(model: url) }
         let classifier = try SoundClassifier(contentsOf: url, silenceThresholdDecibels: silenceThreshold)
+        try checkNetwork(network, of: classifier.modelDescription, path: url.path)
         let request = request(for: classifier.modelDescription)
         let progress = ProgressReporter()
         var results: [FileResult] = []
@@ -241,15 +253,16 @@ extension Predict {
     /// `--stream`: every file through one `StreamingClassifier`, read in 1 s chunks.
     func runStreaming(model url: URL) throws {
         if let csv { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: csv).deletingLastPathComponent()) }
-        let (network, model) = try EnvNet.loadModel(from: url)
+        let (network, model) = try ModelFile.load(from: url)
+        try checkNetwork(self.network, of: model, path: url.path)
         // A model trained on int16-scaled clips sees windows as decoded; a peak-normalized one
         // sees each window divided by its own peak (a stream cannot know the whole clip's).
         var settings = StreamingClassifier.configuration(for: model)
         if let silenceThreshold { settings.silenceThresholdDecibels = silenceThreshold }
-        let hop = try request(for: model).hopSamples(windowLength: model.inputLength)
+        let hop = try request(for: model).hopSamples(windowLength: model.inputLength, sampleRate: model.sampleRate)
         settings.hop = hop
         let classifier = try StreamingClassifier(network: network, classNames: model.classNames,
-                                                 sourceSampleRate: EnvNetConfiguration.sampleRate, configuration: settings)
+                                                 sourceSampleRate: model.sampleRate, configuration: settings)
         // The CSV grows by one line per hop (about 80 bytes per 0.2 s, 1.4 MB per hour of audio).
         var table = "file,window,start_seconds,end_seconds,silent,peak,label,probability,smoothed_label,smoothed_probability\n"
         var failed = false
@@ -258,7 +271,7 @@ extension Predict {
                 let reader = try AudioFileStream(contentsOf: URL(fileURLWithPath: path))
                 try classifier.reset(sourceSampleRate: reader.info.sampleRate)
                 print(String(format: "%@ (%.2f s at %d Hz, read in 1 s chunks; %.2f s windows every %.2f s, silent at or below %.0f dBFS):", path,
-                             reader.info.duration, reader.info.sampleRate, Double(classifier.windowLength) / 16_000, Double(hop) / 16_000,
+                             reader.info.duration, reader.info.sampleRate, Double(classifier.windowLength) / Double(model.sampleRate), Double(hop) / Double(model.sampleRate),
                              settings.silenceThresholdDecibels))
                 print("  window (s)       label                    prob  smoothed")
                 func emit(_ results: [StreamingResult]) {
@@ -329,19 +342,22 @@ struct Analyze: ParsableCommand {
     @Option(help: "The output folder.") var output: String
     @Option(help: "Number of tone frequencies.") var frequencies = 200
     @Option(help: "Lowest frequency in Hz.") var lowest: Double = 50
-    @Option(help: "Highest frequency in Hz (at most 8000, the Nyquist frequency of 16 kHz).") var highest: Double = 8000
+    @Option(help: "Highest frequency in Hz (at most the Nyquist frequency: 8000 for EnvNet's 16 kHz, 22050 for EnvNet-v2).") var highest: Double = 8000
 
     func validate() throws {
         try Limits.check(frequencies, in: Limits.frequencies, option: "--frequencies")
-        guard lowest.isFinite, highest.isFinite, lowest > 0, highest > lowest, highest <= 8000 else {
-            throw ValidationError("need 0 < --lowest < --highest <= 8000, got --lowest \(lowest) --highest \(highest)")
+        guard lowest.isFinite, highest.isFinite, lowest > 0, highest > lowest, highest <= 22_050 else {
+            throw ValidationError("need 0 < --lowest < --highest <= 22050 (and the model's Nyquist frequency), got --lowest \(lowest) --highest \(highest)")
         }
     }
 
     func run() throws {
         let folder = URL(fileURLWithPath: output)
         try AtomicFile.checkWritableFolder(folder)
-        let (network, _) = try EnvNet.load(from: URL(fileURLWithPath: weights))
+        let (network, _) = try ModelFile.load(from: URL(fileURLWithPath: weights))
+        guard highest <= Double(network.sampleRate) / 2 else {
+            throw ValidationError("--highest \(highest) exceeds the Nyquist frequency of \(network.architecture)'s \(network.sampleRate) Hz")
+        }
         let grid = try LearnedFilterAnalysis.logSpacedFrequencies(count: frequencies, from: lowest, to: highest)
         let progress = ProgressReporter()
         progress.begin("sweeping tones")
@@ -352,5 +368,19 @@ struct Analyze: ParsableCommand {
         try response.writeCharts(to: folder)
         let peaks = response.peakFrequencies.compactMap { $0 }
         print("\(response.filterCount) filters, peaks from \(Int(peaks.min() ?? 0)) Hz to \(Int(peaks.max() ?? 0)) Hz; wrote \(folder.path)/filter_response.svg")
+    }
+}
+
+/// Checks a `--network` value.
+func checkNetworkOption(_ network: String?) throws {
+    if let network, NetworkArchitecture(rawValue: network) == nil {
+        throw ValidationError("--network must be envnet or envnet-v2, not \(network)")
+    }
+}
+
+/// Refuses a model of another network than `--network` names.
+func checkNetwork(_ network: String?, of model: ModelDescription, path: String) throws {
+    if let network, network != model.network {
+        throw ValidationError("--network \(network): \(path) holds \(model.configuration.architecture) weights (\(model.network))")
     }
 }

@@ -17,14 +17,14 @@ public struct BetweenClassMixer: Sendable {
     private let weights: [Double]
 
     /// The gain frame length the authors' code uses at `sampleRate`: 2048 samples at 16 kHz (EnvNet)
-    /// and 4096 at 44.1 kHz (EnvNet-v2). Other rates take the power of two nearest to 128 ms, the
-    /// 16 kHz frame's duration.
+    /// and 4096 at 44.1 kHz (EnvNet-v2). Other rates take the power of two nearest (in octaves) to
+    /// 0.1 s, which gives those two as well.
     public static func frameLength(sampleRate: Int) -> Int {
         switch sampleRate {
         case 16_000: return 2048
         case 44_100: return 4096
         default:
-            let exponent = (log2(Double(max(sampleRate, 1)) * 0.128)).rounded()
+            let exponent = (log2(Double(max(sampleRate, 1)) * 0.1)).rounded()
             return 1 << Int(min(max(exponent, 4), 20))
         }
     }

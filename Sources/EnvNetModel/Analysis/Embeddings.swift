@@ -21,8 +21,13 @@ import Foundation
 /// The extractor keeps a reference to the network and is not `Sendable`: use it from one task
 /// at a time, as the network is not thread-safe.
 public struct EmbeddingExtractor {
-    /// The layer whose output is the embedding by default: fc6 after its ReLU.
+    /// The layer whose output is the embedding by default: fc6 after its ReLU (EnvNet's).
     public static let defaultLayer = "relu6"
+
+    /// The second hidden layer after its ReLU, before dropout: `relu6` for EnvNet, `relu12` for EnvNet-v2.
+    public static func defaultLayer(for architecture: NetworkArchitecture) -> String {
+        architecture == .envnet ? "relu6" : "relu12"
+    }
 
     /// The network.
     public let network: any ClassifierNetwork
@@ -47,8 +52,10 @@ public struct EmbeddingExtractor {
     ///   - silenceThreshold: The silence threshold of probability voting.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for an unknown layer, an invalid scheme, batch
     ///   size or threshold.
-    public init(network: any ClassifierNetwork, layer: String = EmbeddingExtractor.defaultLayer, scheme: EvaluationScheme = .seedArticle,
+    public init(network: any ClassifierNetwork, layer: String? = nil, scheme: EvaluationScheme? = nil,
                 batchSize: Int = 16, silenceThreshold: Float = 0.2) throws {
+        let layer = layer ?? Self.defaultLayer(for: network.architecture)
+        let scheme = scheme ?? .probabilityVoting(sampleRate: network.sampleRate)
         let names = network.layerNames
         guard names.contains(layer) else {
             throw EnvNetError.invalidInput("the network has no layer named \(layer); layers: \(names.joined(separator: ", "))")

@@ -33,8 +33,8 @@ struct EnvNetBenchmark: ParsableCommand {
     @Flag(help: "Run every convolution by im2col + GEMM (ExecutionOptions.usesWinograd off).")
     var noWinograd = false
 
-    @Flag(help: "Build whole-kernel im2col columns for tall kernels too (ExecutionOptions.usesRowDecomposition off).")
-    var noRowDecomposition = false
+    @Flag(help: "Run tall and strided kernels by whole-kernel im2col too (ExecutionOptions.usesConvolutionRewrites off).")
+    var noConvolutionRewrites = false
 
     func validate() throws {
         if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be from 1 to 1024, got \(threads)") }
@@ -47,7 +47,7 @@ struct EnvNetBenchmark: ParsableCommand {
         if let tileBudget { ExecutionOptions.processWide.convolutionTileElements = tileBudget }
         if let threads { ExecutionOptions.processWide.threadCount = threads }
         if noWinograd { ExecutionOptions.processWide.usesWinograd = false }
-        if noRowDecomposition { ExecutionOptions.processWide.usesRowDecomposition = false }
+        if noConvolutionRewrites { ExecutionOptions.processWide.usesConvolutionRewrites = false }
 
         // The ceiling: a large square sgemm through the library's parallel GEMM.
         let size = 2048

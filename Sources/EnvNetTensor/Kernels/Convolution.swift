@@ -269,6 +269,10 @@ public enum Convolution {
            WinogradConvolution.forward(input: input, weight: weight, transformed: winogradWeights, bias: bias, problem: p, output: outputBase) {
             return
         }
+        if PolyphaseConvolution.applies(to: p) {
+            PolyphaseConvolution.forward(input: input, weight: weight, bias: bias, problem: p, output: outputBase)
+            return
+        }
         if RowDecomposedConvolution.applies(to: p) {
             RowDecomposedConvolution.forward(input: input, weight: weight, bias: bias, problem: p, output: outputBase)
             return
@@ -348,6 +352,10 @@ public enum Convolution {
                 throw TensorError.shapeMismatch(operation: "Convolution.backwardInput", message: "output gradient \(gradientOutput.shape) should be \(expected)")
             }
             return p
+        }
+        if p.batch > 0, p.inputPlane > 0, p.outputChannels > 0, p.positions > 0, PolyphaseConvolution.applies(to: p) {
+            PolyphaseConvolution.backwardInput(gradientOutput: gradientOutput, weight: weight, problem: p, into: gradientInput)
+            return
         }
         if p.batch > 0, p.inputPlane > 0, p.outputChannels > 0, p.channels >= 8, let transposed = p.geometry.transposedForUnitStride {
             // With unit stride the input gradient is itself a convolution: the output gradient,
@@ -437,6 +445,11 @@ public enum Convolution {
             return p
         }
         if p.batch == 0 || p.positions == 0 || p.rows == 0 || p.outputChannels == 0 { return }
+        if PolyphaseConvolution.applies(to: p) {
+            PolyphaseConvolution.backwardWeight(gradientOutput: gradientOutput, input: input, problem: p, weightGradient: &weightGradient,
+                                                biasGradient: &biasGradient, withBias: withBias)
+            return
+        }
         if RowDecomposedConvolution.applies(to: p) {
             weightGradient.withUnsafeMutableBufferPointer { weights in
                 if withBias {

@@ -25,9 +25,11 @@ public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
     /// Whether fused operations (the EnvNet front end as one pass, ``FusedFrontEnd``) may replace the
     /// layer-by-layer evaluation where the CPU and the shapes allow.
     public var usesFusedOperations: Bool
-    /// Whether convolutions with tall kernels may run as one GEMM per kernel row
-    /// (``RowDecomposedConvolution``: EnvNet-v2's conv4); false means whole-kernel im2col.
-    public var usesRowDecomposition: Bool = true
+    /// Whether convolutions may run in a cheaper GEMM layout: tall kernels as one GEMM per kernel
+    /// row (``RowDecomposedConvolution``, EnvNet-v2's conv4), horizontal strides as a stride-1
+    /// convolution of the input's phases (``PolyphaseConvolution``, its conv1 and conv2). False
+    /// means whole-kernel im2col everywhere.
+    public var usesConvolutionRewrites: Bool = true
     /// Output positions times rows per im2col column tile, which sets the tile width (about 1 MB
     /// of columns by default); for tuning only, at least 1024.
     public var convolutionTileElements: Int
@@ -51,7 +53,7 @@ public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
     /// Every core, no Winograd and no fused operation: the plain kernels the fast paths are checked against.
     public static var portable: ExecutionOptions {
         var options = ExecutionOptions(usesWinograd: false, usesFusedOperations: false)
-        options.usesRowDecomposition = false
+        options.usesConvolutionRewrites = false
         return options
     }
 

@@ -28,24 +28,19 @@ enum PolyphaseConvolution {
                                    geometry: geometry)
     }
 
-    /// `x_r[n, r·C + c, h, m] = x[n, c, h, s·m + r]`. `[N, C, H, W] -> [N, s·C, H, W']`
-    static func phases(of input: Tensor, _ p: Convolution.Problem, _ q: Convolution.Problem) -> Tensor {
+    /// Writes the phases of image `image`: `x_r[r·C + c, h, m] = x[image, c, h, s·m + r]`.
+    /// `[C, H, W] -> [s·C, H, W']` into `phases` (`q.channels · q.height · q.width` values)
+    static func writePhases(of input: Address, image: Int, _ p: Convolution.Problem, _ q: Convolution.Problem, into phases: Address) {
         let s = p.geometry.strideWidth
-        let result = Tensor(uninitializedShape: [q.batch, q.channels, q.height, q.width])
-        let input = input.contiguous()
-        let source = Address(input), destination = Address(result)
-        Parallel.forEach(count: p.batch * p.channels) { plane in
-            let image = plane / p.channels, channel = plane % p.channels
+        Parallel.forEach(count: p.channels) { channel in
             for r in 0..<s {
                 for h in 0..<p.height {
-                    let from = source.pointer + (plane * p.height + h) * p.width + r
-                    let to = destination.pointer + ((image * q.channels + r * p.channels + channel) * q.height + h) * q.width
+                    let from = input.pointer + ((image * p.channels + channel) * p.height + h) * p.width + r
+                    let to = phases.pointer + ((r * p.channels + channel) * q.height + h) * q.width
                     for m in 0..<q.width { to[m] = from[s * m] }
                 }
             }
         }
-        withExtendedLifetime(input) {}
-        return result
     }
 
     /// `W'[o, r·C + c, i, q] = W[o, c, i, s·q + r]`. `[O, C, kh, kw] -> [O, s·C, kh, kw / s]`
@@ -67,41 +62,60 @@ enum PolyphaseConvolution {
         return Tensor(result, shape: [p.outputChannels, s * p.channels, g.kernelHeight, taps])
     }
 
-    /// The forward pass into `p.batch · p.outputPlane` contiguous values at `outputBase`.
+    /// The forward pass into `p.batch · p.outputPlane` contiguous values at `outputBase`, image by
+    /// image through one phase buffer (a whole batch of phases would double the input's memory).
     static func forward(input: Tensor, weight: Tensor, bias: Tensor?, problem p: Convolution.Problem, output outputBase: Address) {
-        let q = phaseProblem(p)
-        Convolution.forwardCore(input: phases(of: input, p, q), weight: phaseWeights(weight, p), bias: bias, problem: q, output: outputBase)
+        var q = phaseProblem(p)
+        q.batch = 1
+        let weights = phaseWeights(weight, p)
+        let input = input.contiguous(), phases = Tensor(uninitializedShape: [1, q.channels, q.height, q.width])
+        for image in 0..<p.batch {
+            writePhases(of: Address(input), image: image, p, q, into: Address(phases))
+            Convolution.forwardCore(input: phases, weight: weights, bias: bias, problem: q,
+                                    output: Address(pointer: outputBase.pointer + image * p.outputPlane))
+        }
+        withExtendedLifetime(input) {}
     }
 
-    /// The input gradient into `p.batch · p.inputPlane` contiguous values at `gradientInput`.
+    /// The input gradient into `p.batch · p.inputPlane` contiguous values at `gradientInput`, image by image.
     static func backwardInput(gradientOutput: Tensor, weight: Tensor, problem p: Convolution.Problem, into gradientInput: UnsafeMutablePointer<Float>) {
         let q = phaseProblem(p), s = p.geometry.strideWidth
-        let phaseGradient = Tensor(uninitializedShape: [q.batch, q.channels, q.height, q.width])
-        Convolution.backwardInput(gradientOutput: gradientOutput, weight: phaseWeights(weight, p), inputShape: phaseGradient.shape,
-                                  geometry: q.geometry, into: Address(phaseGradient).pointer)
-        let source = Address(phaseGradient), destination = Address(pointer: gradientInput)
-        Parallel.forEach(count: p.batch * p.channels) { plane in
-            let image = plane / p.channels, channel = plane % p.channels
-            for h in 0..<p.height {
-                let to = destination.pointer + (plane * p.height + h) * p.width
-                // Columns past the last phase column are read by no output.
-                to.update(repeating: 0, count: p.width)
-                for r in 0..<s {
-                    let from = source.pointer + ((image * q.channels + r * p.channels + channel) * q.height + h) * q.width
-                    for m in 0..<q.width { to[s * m + r] = from[m] }
+        let weights = phaseWeights(weight, p)
+        let phaseGradient = Tensor(uninitializedShape: [1, q.channels, q.height, q.width])
+        let source = Address(phaseGradient)
+        for image in 0..<p.batch {
+            Convolution.backwardInput(gradientOutput: gradientOutput.narrowed(axis: 0, start: image, length: 1), weight: weights,
+                                      inputShape: phaseGradient.shape, geometry: q.geometry, into: source.pointer)
+            let destination = Address(pointer: gradientInput + image * p.inputPlane)
+            Parallel.forEach(count: p.channels) { channel in
+                for h in 0..<p.height {
+                    let to = destination.pointer + (channel * p.height + h) * p.width
+                    // Columns past the last phase column are read by no output.
+                    to.update(repeating: 0, count: p.width)
+                    for r in 0..<s {
+                        let from = source.pointer + ((r * p.channels + channel) * q.height + h) * q.width
+                        for m in 0..<q.width { to[s * m + r] = from[m] }
+                    }
                 }
             }
         }
         withExtendedLifetime(phaseGradient) {}
     }
 
-    /// Adds the weight gradient (and the bias gradient when given) of the strided convolution.
+    /// Adds the weight gradient (and the bias gradient when given) of the strided convolution, image by image.
     static func backwardWeight(gradientOutput: Tensor, input: Tensor, problem p: Convolution.Problem,
                                weightGradient: inout Tensor, biasGradient: inout Tensor, withBias: Bool) {
-        let q = phaseProblem(p), g = p.geometry, s = g.strideWidth, taps = g.kernelWidth / s
+        var q = phaseProblem(p)
+        q.batch = 1
+        let g = p.geometry, s = g.strideWidth, taps = g.kernelWidth / s
         var phaseGradient = Tensor.zeros([p.outputChannels, q.channels, g.kernelHeight, taps])
-        Convolution.backwardWeightCore(gradientOutput: gradientOutput, input: phases(of: input, p, q), geometry: q.geometry,
-                                       weightGradient: &phaseGradient, biasGradient: &biasGradient, withBias: withBias)
+        let input = input.contiguous(), phases = Tensor(uninitializedShape: [1, q.channels, q.height, q.width])
+        for image in 0..<p.batch {
+            writePhases(of: Address(input), image: image, p, q, into: Address(phases))
+            Convolution.backwardWeightCore(gradientOutput: gradientOutput.narrowed(axis: 0, start: image, length: 1), input: phases,
+                                           geometry: q.geometry, weightGradient: &phaseGradient, biasGradient: &biasGradient, withBias: withBias)
+        }
+        withExtendedLifetime(input) {}
         let values = phaseGradient.scalars
         weightGradient.withUnsafeMutableBufferPointer { destination in
             for o in 0..<p.outputChannels {

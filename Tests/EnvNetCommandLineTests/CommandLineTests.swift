@@ -35,7 +35,7 @@ struct CommandLineTests {
         (["evaluate", "--data", "d", "--weights", "w", "--evaluation", "sometimes"], "--evaluation"),
         (["predict", "--weights", "w"], "files"),
         (["predict", "--weights", "w", "--top-k", "0", "a.wav"], "--top-k"),
-        (["analyze", "--weights", "w", "--output", "o", "--highest", "9000"], "--highest"),
+        (["analyze", "--weights", "w", "--output", "o", "--highest", "30000"], "--highest"),
         (["synth", "--output", "o", "--clips-per-class", "2"], "--clips-per-class"),
         (["resample", "a.wav", "b.wav", "--rate", "0"], "--rate"),
         (["inspect"], "files"),

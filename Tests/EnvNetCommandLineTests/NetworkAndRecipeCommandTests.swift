@@ -84,4 +84,14 @@ struct NetworkAndRecipeCommandTests {
         let bundled = OwnSoundsCommandTests.failure(["predict", audio, "--network", "envnet-v2"])
         #expect(bundled?.contains("no EnvNet-v2 model ships with envnet") == true, "\(bundled ?? "no error")")
     }
+
+    @Test("analyze sweeps up to the model's Nyquist frequency: 9 kHz is refused for EnvNet's 16 kHz")
+    func analyzeNyquist() throws {
+        let root = try ChildProcess.temporaryFolder("analyze-nyquist")
+        let weights = root.appendingPathComponent("envnet.safetensors")
+        try EnvNet(configuration: EnvNetConfiguration(classCount: 2, hiddenUnits: 8)).save(to: weights, classNames: ["a", "b"])
+        let message = OwnSoundsCommandTests.failure(["analyze", "--weights", weights.path, "--output", root.appendingPathComponent("out").path,
+                                                     "--highest", "9000"])
+        #expect(message?.contains("--highest 9000.0 exceeds the Nyquist frequency of EnvNet's 16000 Hz") == true, "\(message ?? "no error")")
+    }
 }

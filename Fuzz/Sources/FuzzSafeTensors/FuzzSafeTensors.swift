@@ -19,11 +19,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // Nothing decoded may be larger than the input.
     precondition(file.tensors.values.reduce(0) { $0 + $1.count } * 2 <= size)
     do {
-        let (network, classNames) = try EnvNet.load(file, source: "fuzz.safetensors")
-        precondition(classNames.count == network.configuration.classCount)
-        if verbose { print("loaded: \(network.configuration), classes \(classNames)") }
+        // Either network: EnvNet or EnvNet-v2, recognised from the metadata or the names.
+        let (network, description) = try ModelFile.load(file, source: "fuzz.safetensors")
+        precondition(description.classNames.count == network.classCount)
+        if verbose { print("loaded: \(network.networkConfiguration), classes \(description.classNames)") }
     } catch {
-        if verbose { print("decoded \(file.tensors.count) tensors; not an EnvNet: \(error)") }
+        if verbose { print("decoded \(file.tensors.count) tensors; not a network this library builds: \(error)") }
     }
     return 0
 }

@@ -18,6 +18,7 @@ import json
 import os
 import resource
 import statistics
+import sys
 import time
 
 import torch
@@ -39,11 +40,7 @@ class EnvNet(nn.Module):
         self.fc6 = nn.Linear(4096, 4096)
         self.fc7 = nn.Linear(4096, classes)
         self.dropout = nn.Dropout(0.5)
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        he_initialize(self)
 
     def forward(self, x):
         x = torch.relu(self.bn1(self.conv1(x)))
@@ -60,14 +57,18 @@ class EnvNet(nn.Module):
         return self.fc7(x)
 
 
-# (in, out, kernel, stride, pool after) of conv1 ... conv10, as bc_learning_sound's envnetv2.py.
-V2_PLAN = [
-    (1, 32, (1, 64), (1, 2), None), (32, 64, (1, 16), (1, 2), (1, 64)),
-    (1, 32, (8, 8), (1, 1), None), (32, 32, (8, 8), (1, 1), (5, 3)),
-    (32, 64, (1, 4), (1, 1), None), (64, 64, (1, 4), (1, 1), (1, 2)),
-    (64, 128, (1, 2), (1, 1), None), (128, 128, (1, 2), (1, 1), (1, 2)),
-    (128, 256, (1, 2), (1, 1), None), (256, 256, (1, 2), (1, 1), (1, 2)),
-]
+# (in, out, kernel, stride, pool after) of conv1 ... conv10: the fixture script's, one definition.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Tools"))
+from make_envnet_v2_fixture import PLAN as V2_PLAN  # noqa: E402
+
+
+def he_initialize(net):
+    """He-normal convolution and linear weights, zero biases (the Swift networks' initializers)."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 class EnvNetV2(nn.Module):
@@ -80,11 +81,7 @@ class EnvNetV2(nn.Module):
         self.fc12 = nn.Linear(4096, 4096)
         self.fc13 = nn.Linear(4096, classes)
         self.dropout = nn.Dropout(0.5)
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        he_initialize(self)
 
     def forward(self, x):
         for index, (_, _, _, _, pool) in enumerate(V2_PLAN, start=1):

@@ -61,6 +61,9 @@ struct RecipePresetTests {
         #expect(legacy.effectiveEpochs == 20 && legacy.effectiveMilestones == [10])
         legacy.betweenClassDoublesEpochs = false
         #expect(legacy.effectiveEpochs == 10 && legacy.effectiveMilestones == [5])
+        // Without BC the seed preset is the recipe of 0.7 field for field, so its checkpoints resume.
+        let seed = RecipePreset.named(.seed, network: .envnet, dataset: .esc50).configuration(betweenClassLearning: false, strongAugmentation: false, seed: 0)
+        #expect(Trainer.differingFields(seed, TrainingConfiguration()).isEmpty)
     }
 
     @Test("The BC gain frames: 2048 samples at 16 kHz, 4096 at 44.1 kHz, as the authors compute them")

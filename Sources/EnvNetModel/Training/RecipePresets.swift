@@ -117,7 +117,8 @@ public struct RecipePreset: Sendable, Equatable, CustomStringConvertible {
     public func configuration(betweenClassLearning: Bool, strongAugmentation: Bool, seed: UInt64) -> TrainingConfiguration {
         var configuration = TrainingConfiguration()
         configuration.epochs = betweenClassLearning ? 2 * epochs : epochs
-        configuration.betweenClassDoublesEpochs = false
+        // Recorded only where it matters, so that a run without BC resumes a checkpoint of 0.7.
+        configuration.betweenClassDoublesEpochs = betweenClassLearning ? false : nil
         configuration.milestones = milestones.epochs(of: configuration.epochs, doubled: betweenClassLearning)
         configuration.learningRate = learningRate
         configuration.warmupEpochs = warmupEpochs

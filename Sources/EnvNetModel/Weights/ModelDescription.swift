@@ -82,6 +82,7 @@ public struct ModelDescription: Codable, Sendable, Equatable {
             network = configuration.architecture.rawValue
             sampleRate = configuration.sampleRate
             inputLength = configuration.inputLength
+            preprocessing.sampleRate = configuration.sampleRate
         }
     }
     /// One name per class, in output order.

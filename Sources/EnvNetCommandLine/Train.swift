@@ -52,6 +52,13 @@ struct DataOptions: ParsableArguments {
         progress.begin("reading headers")
         let summary = try dataset.summary { done, total in progress.update(done: done, total: total) }
         printError(summary.description)
+        // Upsampling adds no content: EnvNet-v2 on 16 kHz recordings hears nothing above 8 kHz.
+        let below = summary.sampleRates.filter { $0.key < settings.sampleRate }
+        if let lowest = below.keys.min() {
+            let count = below.values.reduce(0, +), total = summary.sampleRates.values.reduce(0, +)
+            printError("warning: \(count) of \(total) clips are recorded below \(settings.sampleRate) Hz (from \(lowest) Hz) and are upsampled; "
+                       + "they hold nothing above \(lowest / 2) Hz of the band the network takes")
+        }
         progress.begin("preprocessing")
         let prepared = try PreparedDataset(
             dataset: dataset, settings: settings,

@@ -94,4 +94,24 @@ struct NetworkAndRecipeCommandTests {
                                                      "--highest", "9000"])
         #expect(message?.contains("--highest 9000.0 exceeds the Nyquist frequency of EnvNet's 16000 Hz") == true, "\(message ?? "no error")")
     }
+
+    @Test("Recordings below the network's rate are upsampled with a warning: 22.05 kHz clips for EnvNet-v2")
+    func upsamplingWarns() throws {
+        let root = try ChildProcess.temporaryFolder("upsampling")
+        let data = root.appendingPathComponent("tones")
+        try OwnSoundsCommandTests.makeFolderDataset(data, classes: ["low": 250, "high": 3000], clipsPerClass: 2)
+        let log = root.appendingPathComponent("log.txt")
+        let process = try ChildProcess.start(["train", "--data", data.path, "--network", "envnet-v2", "--folds", "2", "--output",
+                                              root.appendingPathComponent("run").path, "--cache", root.appendingPathComponent("cache").path], log: log)
+        let deadline = Date().addingTimeInterval(120)
+        var output = ""
+        while Date() < deadline {
+            output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if output.contains("preprocess") || !process.isRunning { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(output.contains("warning: 4 of 4 clips are recorded below 44100 Hz (from 22050 Hz) and are upsampled; they hold nothing above 11025 Hz"), "\(output)")
+    }
 }

@@ -17,22 +17,28 @@ struct NetworkAndRecipeCommandTests {
         return data
     }()
 
-    /// Starts `envnet train …` and returns what it printed by the time it printed `training:` (then stops it).
-    static func header(_ extra: [String]) throws -> String {
+    /// Starts `envnet train --data data …` in a folder of its own and returns what it printed by the
+    /// time it printed `marker` (then stops it).
+    static func printed(until marker: String, data: URL, _ extra: [String]) throws -> String {
         let root = try ChildProcess.temporaryFolder("recipe-header")
         let log = root.appendingPathComponent("log.txt")
-        let process = try ChildProcess.start(["train", "--data", synthetic.path, "--output", root.appendingPathComponent("run").path,
+        let process = try ChildProcess.start(["train", "--data", data.path, "--output", root.appendingPathComponent("run").path,
                                               "--cache", root.appendingPathComponent("cache").path] + extra, log: log)
         let deadline = Date().addingTimeInterval(120)
         var output = ""
         while Date() < deadline {
             output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            if output.contains("training: ") || !process.isRunning { break }
+            if output.contains(marker) || !process.isRunning { break }
             Thread.sleep(forTimeInterval: 0.2)
         }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         return output
+    }
+
+    /// What `envnet train` on the synthetic set prints up to its `training:` line.
+    static func header(_ extra: [String]) throws -> String {
+        try printed(until: "training: ", data: synthetic, extra)
     }
 
     @Test("envnet train --network envnet-v2 --recipe authors --bc --strong-augment prints the authors' numbers first")
@@ -100,18 +106,7 @@ struct NetworkAndRecipeCommandTests {
         let root = try ChildProcess.temporaryFolder("upsampling")
         let data = root.appendingPathComponent("tones")
         try OwnSoundsCommandTests.makeFolderDataset(data, classes: ["low": 250, "high": 3000], clipsPerClass: 2)
-        let log = root.appendingPathComponent("log.txt")
-        let process = try ChildProcess.start(["train", "--data", data.path, "--network", "envnet-v2", "--folds", "2", "--output",
-                                              root.appendingPathComponent("run").path, "--cache", root.appendingPathComponent("cache").path], log: log)
-        let deadline = Date().addingTimeInterval(120)
-        var output = ""
-        while Date() < deadline {
-            output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            if output.contains("preprocess") || !process.isRunning { break }
-            Thread.sleep(forTimeInterval: 0.2)
-        }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        let output = try Self.printed(until: "preprocess", data: data, ["--network", "envnet-v2", "--folds", "2"])
         #expect(output.contains("warning: 4 of 4 clips are recorded below 44100 Hz (from 22050 Hz) and are upsampled; they hold nothing above 11025 Hz"), "\(output)")
     }
 }

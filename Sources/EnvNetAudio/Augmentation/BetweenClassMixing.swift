@@ -33,11 +33,12 @@ public struct BetweenClassMixer: Sendable {
     ///
     /// - Parameters:
     ///   - sampleRate: The sampling rate in Hz (16000 for EnvNet).
-    ///   - frameLength: Samples per frame, a power of two (2048 at 16 kHz and 4096 at 44.1 kHz as in
-    ///     the reference: ``frameLength(sampleRate:)``).
+    ///   - frameLength: Samples per frame, a power of two; nil takes the reference's for the rate
+    ///     (``frameLength(sampleRate:)``: 2048 at 16 kHz, 4096 at 44.1 kHz).
     ///   - floor: Floor in dB for the A-weighting curve and for each frame's gain (-80).
     /// - Throws: `AudioError` when `frameLength` is not a power of two.
-    public init(sampleRate: Int = 16000, frameLength: Int = 2048, floor: Double = -80) throws {
+    public init(sampleRate: Int = 16000, frameLength: Int? = nil, floor: Double = -80) throws {
+        let frameLength = frameLength ?? Self.frameLength(sampleRate: sampleRate)
         self.sampleRate = sampleRate
         self.frameLength = frameLength
         self.hop = frameLength / 2

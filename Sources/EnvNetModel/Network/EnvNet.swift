@@ -282,12 +282,10 @@ extension EnvNet {
     ///   - seed: The seed of the new classifier and of dropout.
     /// - Returns: The new network, in training mode.
     public static func fineTuning(from source: EnvNet, classCount: Int, seed: UInt64) throws -> EnvNet {
-        var configuration = source.configuration
-        configuration.classCount = classCount
-        try configuration.validate()
-        let network = EnvNet(configuration: configuration, seed: seed)
-        try network.loadStateDictionary(try source.fineTuned(classCount: classCount, seed: seed).stateDictionary(), strict: true)
-        network.train()
+        // fineTuned builds the network of the source's family: an EnvNet here.
+        guard let network = try source.fineTuned(classCount: classCount, seed: seed) as? EnvNet else {
+            preconditionFailure("fine-tuning an EnvNet built another network")
+        }
         return network
     }
 }

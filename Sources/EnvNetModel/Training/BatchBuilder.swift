@@ -28,7 +28,7 @@ struct BatchBuilder: Sendable {
         var logger = Logger(label: "EnvNetModel.training")
         logger.logLevel = .error  // a silent crop is routine in training; the fallback needs no warning per clip
         sampler = SegmentSampler(length: windowLength, silenceThreshold: configuration.silenceThreshold, logger: logger)
-        mixer = try BetweenClassMixer(sampleRate: sampleRate, frameLength: BetweenClassMixer.frameLength(sampleRate: sampleRate))
+        mixer = try BetweenClassMixer(sampleRate: sampleRate)
         var byClass = [[Int]](repeating: [], count: classCount)
         for (index, clip) in clips.enumerated() { byClass[clip.label].append(index) }
         clipsByClass = byClass

@@ -42,14 +42,18 @@ public enum NetworkBenchmark {
     /// Per-layer and per-stage times come from ``LayerProfiler`` around the network's own forward
     /// and backward passes, so the benchmark runs exactly the code that training and inference run.
     /// - Parameters:
-    ///   - network: EnvNet (input 24014) or EnvNet-v2 (input 66650), fc 4096.
+    ///   - network: EnvNet (input 24014) or EnvNet-v2 (input 66650), fc 4096, or the log-mel CNN (input 20991, fc 5000).
     ///   - classCount: classes of the benchmarked network (50 as ESC-50).
     ///   - batchSize: windows per step (64 in the paper's recipe).
     ///   - repetitions: timed repetitions (median reported).
     public static func run(network architecture: NetworkArchitecture = .envnet, classCount: Int = 50, batchSize: Int = 64,
                            repetitions: Int = 5) -> Report {
-        let configuration: NetworkConfiguration = architecture == .envnet
-            ? .envnet(EnvNetConfiguration(classCount: classCount)) : .envnetV2(EnvNetV2Configuration(classCount: classCount))
+        let configuration: NetworkConfiguration
+        switch architecture {
+        case .envnet: configuration = .envnet(EnvNetConfiguration(classCount: classCount))
+        case .envnetV2: configuration = .envnetV2(EnvNetV2Configuration(classCount: classCount))
+        case .logMelCNN: configuration = .logMelCNN(LogMelCNNConfiguration(classCount: classCount))
+        }
         let network = configuration.makeNetwork(seed: 1)
         var generator = SeededGenerator(seed: 2)
         let input = Tensor.uniform([batchSize, 1, 1, network.inputLength], in: -1..<1, generator: &generator)

@@ -14,14 +14,14 @@ struct Bench: ParsableCommand {
               swift run -c release envnet bench --json --batch-size 64 --repetitions 5
             """)
 
-    @Option(help: ArgumentHelp("The network: envnet or envnet-v2.", valueName: "envnet|envnet-v2")) var network = "envnet"
+    @Option(help: ArgumentHelp("The network: envnet, envnet-v2 or logmel-cnn.", valueName: "envnet|envnet-v2|logmel-cnn")) var network = "envnet"
 
     @Option(help: "Windows per step.") var batchSize = 64
     @Option(help: "Timed repetitions; the median is reported.") var repetitions = 5
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard let architecture = NetworkArchitecture(rawValue: network) else { throw ValidationError("--network must be envnet or envnet-v2, not \(network)") }
+        guard let architecture = NetworkArchitecture(rawValue: network) else { throw ValidationError("--network must be envnet, envnet-v2 or logmel-cnn, not \(network)") }
         try Limits.check(batchSize, in: Limits.batchSize, option: "--batch-size")
         try Limits.check(repetitions, in: Limits.repetitions, option: "--repetitions")
         try Limits.checkMemory(Limits.trainingBytes(network: architecture, hiddenUnits: 4096, batchSize: batchSize, classCount: 50),

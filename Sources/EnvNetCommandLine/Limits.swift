@@ -39,9 +39,17 @@ enum Limits {
     /// buffers (4 copies of the parameters) plus the activations of each window: about 20 MB for
     /// EnvNet (`envnet bench` measures 1.8 GB for a batch of 64 at fc 4096) and 60 MB for EnvNet-v2.
     static func trainingBytes(network: NetworkArchitecture = .envnet, hiddenUnits: Int, batchSize: Int, classCount: Int = 1000) -> Double {
-        let features = network == .envnet ? EnvNetConfiguration.flattenedFeatures : EnvNetV2Configuration.flattenedFeatures
-        let parameters = Double(hiddenUnits) * Double(features + hiddenUnits + classCount + 2)
-        return 16 * parameters + (network == .envnet ? 20e6 : 60e6) * Double(batchSize)
+        let perWindow: Double
+        let features: Int
+        var secondHidden = hiddenUnits
+        switch network {
+        case .envnet: (features, perWindow) = (EnvNetConfiguration.flattenedFeatures, 20e6)
+        case .envnetV2: (features, perWindow) = (EnvNetV2Configuration.flattenedFeatures, 60e6)
+        // One hidden layer; a 2 x 60 x 41 image, its 80 x 4 x 36 convolution, small buffers.
+        case .logMelCNN: (features, perWindow, secondHidden) = (LogMelCNNConfiguration.flattenedFeatures, 1e6, 0)
+        }
+        let parameters = Double(hiddenUnits) * Double(features + secondHidden + classCount + 2)
+        return 16 * parameters + perWindow * Double(batchSize)
     }
 
     /// Throws a usage error naming both figures when the estimate exceeds the physical memory.

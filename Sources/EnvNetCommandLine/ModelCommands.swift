@@ -26,7 +26,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "The fold to evaluate (default: the model's held-out fold, else 5).") var fold: Int?
     @Option(help: "The model (safetensors).") var weights: String
     @Option(help: "voting, ten-crop or both (default: the model's own scheme).") var evaluation: String?
-    @Option(help: ArgumentHelp("The network the model must be: envnet or envnet-v2 (default: whichever the file holds).", valueName: "envnet|envnet-v2"))
+    @Option(help: ArgumentHelp("The network the model must be: envnet, envnet-v2 or logmel-cnn (default: whichever the file holds).", valueName: "envnet|envnet-v2|logmel-cnn"))
     var network: String?
 
     @Option(help: "Folder for the report files.") var output: String?
@@ -119,8 +119,8 @@ struct Predict: ParsableCommand {
             """)
 
     @Option(help: "The model (safetensors). Default: the bundled ESC-10 model.") var weights: String?
-    @Option(help: ArgumentHelp("The network the model must be: envnet or envnet-v2 (default: whichever the file holds; the bundled model is EnvNet).",
-                               valueName: "envnet|envnet-v2"))
+    @Option(help: ArgumentHelp("The network the model must be: envnet, envnet-v2 or logmel-cnn (default: whichever the file holds; the bundled model is EnvNet).",
+                               valueName: "envnet|envnet-v2|logmel-cnn"))
     var network: String?
     @Option(help: "How many labels to show per file (default 3).") var topK: Int?
     @Flag(help: "Print one JSON document with every window.") var json = false
@@ -150,8 +150,8 @@ struct Predict: ParsableCommand {
         if let topK { try Limits.check(topK, in: 1...1000, option: "--top-k") }
         guard !files.isEmpty else { throw ValidationError("give at least one audio file") }
         try checkNetworkOption(network)
-        if network == NetworkArchitecture.envnetV2.rawValue, weights == nil {
-            throw ValidationError("no EnvNet-v2 model ships with envnet (the bundled model is EnvNet): give --weights")
+        if let network, let architecture = NetworkArchitecture(rawValue: network), architecture != .envnet, weights == nil {
+            throw ValidationError("no \(architecture) model ships with envnet (the bundled model is EnvNet): give --weights")
         }
         guard hopSeconds == nil || overlapFactor == nil else { throw ValidationError("give --hop-seconds or --overlap-factor, not both") }
         if let hopSeconds {
@@ -374,7 +374,7 @@ struct Analyze: ParsableCommand {
 /// Checks a `--network` value.
 func checkNetworkOption(_ network: String?) throws {
     if let network, NetworkArchitecture(rawValue: network) == nil {
-        throw ValidationError("--network must be envnet or envnet-v2, not \(network)")
+        throw ValidationError("--network must be envnet, envnet-v2 or logmel-cnn, not \(network)")
     }
 }
 

@@ -80,7 +80,7 @@ struct RecipeOptions: ParsableArguments {
         "The preset: seed (150 epochs, lr 0.01, x0.1 at 80/100/120, peak normalization, voting) or authors (bc_learning_sound's numbers for the dataset and network, int16 normalization with zero trimming, 10-crop testing).",
         valueName: "seed|authors"))
     var recipeName = "seed"
-    @Option(help: ArgumentHelp("The network: envnet (16 kHz) or envnet-v2 (44.1 kHz). Default: envnet, or the --init-from model's.", valueName: "envnet|envnet-v2"))
+    @Option(help: ArgumentHelp("The network: envnet (16 kHz), envnet-v2 (44.1 kHz) or logmel-cnn (22.05 kHz log-mel features). Default: envnet, or the --init-from model's.", valueName: "envnet|envnet-v2|logmel-cnn"))
     var network: String?
     @Option(help: "Epochs (default: the recipe's, doubled with --bc; a value given here is taken as given).") var epochs: Int?
     @Option(help: "Windows per step (default 64).") var batchSize: Int?
@@ -100,14 +100,17 @@ struct RecipeOptions: ParsableArguments {
     // model's) from the default (the model's own).
     @Option(help: "EnvNet variant: official (input 24014) or seed (input 24000, padded 1-D front end). Default: official, or the --init-from model's.")
     var variant: String?
-    @Option(help: "Width of the two hidden fully connected layers (fc5/fc6, fc11/fc12). Default: 4096, or the --init-from model's.") var hiddenUnits: Int?
+    @Option(help: "Width of the hidden fully connected layers (fc5/fc6, fc11/fc12, the log-mel CNN's fc3). Default: 4096 (5000 for logmel-cnn), or the --init-from model's.") var hiddenUnits: Int?
     @Option(help: "Evaluation scheme: voting (1.5 s windows, 0.2 s hop) or ten-crop (default: the recipe's).") var evaluation: String?
 
     func validate() throws {
         guard RecipePreset.Name(rawValue: recipeName) != nil else { throw ValidationError("--recipe must be seed or authors, not \(recipeName)") }
-        if let network { guard NetworkArchitecture(rawValue: network) != nil else { throw ValidationError("--network must be envnet or envnet-v2, not \(network)") } }
+        if let network { guard NetworkArchitecture(rawValue: network) != nil else { throw ValidationError("--network must be envnet, envnet-v2 or logmel-cnn, not \(network)") } }
         guard EnvNetConfiguration.Variant(rawValue: variant ?? "official") != nil else { throw ValidationError("--variant must be official or seed") }
-        if variant != nil, network == NetworkArchitecture.envnetV2.rawValue { throw ValidationError("--variant applies to EnvNet only, not to --network envnet-v2") }
+        if variant != nil, let network, network != NetworkArchitecture.envnet.rawValue { throw ValidationError("--variant applies to EnvNet only, not to --network \(network)") }
+        if network == NetworkArchitecture.logMelCNN.rawValue, recipeName == RecipePreset.Name.authors.rawValue {
+            throw ValidationError("--recipe authors has no log-mel CNN (bc_learning_sound trains EnvNet and EnvNet-v2 only); use --recipe seed")
+        }
         if let evaluation { guard ["voting", "ten-crop"].contains(evaluation) else { throw ValidationError("--evaluation must be voting or ten-crop") } }
         if milestones != nil, parsedMilestones == nil { throw ValidationError("--milestones must be comma-separated whole numbers, like 80,100,120") }
         if let epochs { try Limits.check(epochs, in: Limits.epochs, option: "--epochs") }
@@ -123,8 +126,9 @@ struct RecipeOptions: ParsableArguments {
             try Limits.check(hiddenUnits, in: Limits.hiddenUnits, option: "--hidden-units")
         }
         let architecture = network.flatMap(NetworkArchitecture.init(rawValue:)) ?? .envnet
-        try Limits.checkMemory(Limits.trainingBytes(network: architecture, hiddenUnits: hiddenUnits ?? 4096, batchSize: batchSize ?? 64),
-                               for: "training \(architecture) with --hidden-units \(hiddenUnits ?? 4096) and --batch-size \(batchSize ?? 64)")
+        let width = hiddenUnits ?? Self.defaultHiddenUnits(architecture)
+        try Limits.checkMemory(Limits.trainingBytes(network: architecture, hiddenUnits: width, batchSize: batchSize ?? 64),
+                               for: "training \(architecture) with --hidden-units \(width) and --batch-size \(batchSize ?? 64)")
         // Every dataset's preset with these flags must be a valid recipe.
         do {
             for kind in RecipePreset.DatasetKind.allCases {
@@ -193,7 +197,10 @@ struct RecipeOptions: ParsableArguments {
     /// The evaluation scheme: the flag's, else the preset's.
     func scheme(preset: RecipePreset) -> EvaluationScheme {
         switch evaluation {
-        case "voting": return .probabilityVoting(sampleRate: preset.network.sampleRate)
+        case "voting":
+            // The log-mel CNN votes over its segments with half a segment's hop.
+            if preset.network == .logMelCNN { return .probabilityVoting(hop: LogMelCNNConfiguration.features.segmentHop) }
+            return .probabilityVoting(sampleRate: preset.network.sampleRate)
         case "ten-crop": return .authorsRepository
         default: return preset.evaluation
         }
@@ -207,8 +214,13 @@ struct RecipeOptions: ParsableArguments {
                                                hiddenUnits: hiddenUnits ?? 4096))
         case .envnetV2:
             return .envnetV2(EnvNetV2Configuration(classCount: classCount, hiddenUnits: hiddenUnits ?? 4096))
+        case .logMelCNN:
+            return .logMelCNN(LogMelCNNConfiguration(classCount: classCount, hiddenUnits: hiddenUnits ?? 5000))
         }
     }
+
+    /// The hidden width when --hidden-units is not given: 4096 for EnvNet and EnvNet-v2, 5000 for the log-mel CNN.
+    static func defaultHiddenUnits(_ architecture: NetworkArchitecture) -> Int { architecture == .logMelCNN ? 5000 : 4096 }
 }
 
 /// The training figures in one line: what the run will do, after the preset and the flags.

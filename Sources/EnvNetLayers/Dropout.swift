@@ -117,3 +117,13 @@ public final class Dropout: Module, Layer {
         return gradientInput
     }
 }
+
+/// A layer whose training-mode randomness can be drawn per sample from keyed streams (dropout,
+/// spectrogram masks), so that a trainer can make each sample's draw independent of its batch.
+public protocol SampleKeyedRandomness: AnyObject {
+    /// Per-sample streams: row `n` of a batch draws from `SeededGenerator(seed: seed,
+    /// stream: firstStream + n)`; nil draws from the layer's own generator in order.
+    var sampleStreams: Dropout.SampleStreams? { get set }
+}
+
+extension Dropout: SampleKeyedRandomness {}

@@ -1,6 +1,32 @@
 import EnvNetTensor
 import Logging
 
+/// What makes a window silent: its peak amplitude (EnvNet's rule) or the mean of its log-mel
+/// spectrogram (the log-mel CNN's).
+public enum SilenceRule: Sendable {
+    /// Silent when `max |x| <= threshold`.
+    case peak(threshold: Float)
+    /// Silent when the mean of the window's log-mel values is below
+    /// ``LogMelSettings/silenceDecibels`` (-70 dB).
+    case meanLogMel(LogMelSpectrogram)
+
+    /// How loud a window is under this rule: its peak, or its mean log-mel level in dB.
+    public func loudness(of window: some Collection<Float>) -> Float {
+        switch self {
+        case .peak: return window.reduce(Float(0)) { max($0, abs($1)) }
+        case let .meanLogMel(spectrogram): return Float(spectrogram.meanDecibels(of: window))
+        }
+    }
+
+    /// Whether a window of this loudness is silent.
+    public func isSilent(loudness: Float) -> Bool {
+        switch self {
+        case let .peak(threshold): return loudness <= threshold
+        case let .meanLogMel(spectrogram): return Double(loudness) < spectrogram.settings.silenceDecibels
+        }
+    }
+}
+
 /// Cuts clips into the fixed-length segments the network consumes.
 ///
 /// Training draws one random crop per clip per epoch and re-draws crops that are silent;
@@ -16,6 +42,11 @@ public struct SegmentSampler: Sendable {
     public var maximumAttempts: Int
     /// Where the warning goes when no non-silent crop is found.
     public var logger: Logger
+    /// The rule that tells silent segments; nil: the peak rule with ``silenceThreshold``.
+    public var silenceRule: SilenceRule?
+
+    /// The rule in force.
+    public var rule: SilenceRule { silenceRule ?? .peak(threshold: silenceThreshold) }
 
     /// Creates a sampler.
     ///
@@ -24,9 +55,10 @@ public struct SegmentSampler: Sendable {
     ///   - silenceThreshold: Peak amplitude at or below which a segment counts as silent.
     ///   - maximumAttempts: Random crops drawn before settling for the loudest one, positive.
     ///   - logger: Receives the warning when every attempt was silent.
+    ///   - silenceRule: Another rule than the peak threshold (the log-mel CNN's mean level).
     public init(
         length: Int, silenceThreshold: Float = 0.2, maximumAttempts: Int = 50,
-        logger: Logger = Logger(label: "EnvNetAudio.SegmentSampler")
+        logger: Logger = Logger(label: "EnvNetAudio.SegmentSampler"), silenceRule: SilenceRule? = nil
     ) {
         precondition(length > 0, "segment length must be positive")
         precondition(maximumAttempts > 0, "at least one attempt is needed")
@@ -34,14 +66,16 @@ public struct SegmentSampler: Sendable {
         self.silenceThreshold = silenceThreshold
         self.maximumAttempts = maximumAttempts
         self.logger = logger
+        self.silenceRule = silenceRule
     }
 
-    /// Whether a segment is silent under this sampler's threshold.
+    /// Whether a segment is silent under this sampler's rule.
     ///
     /// - Parameter segment: The samples.
-    /// - Returns: `true` when `max |x| <= silenceThreshold`.
+    /// - Returns: `true` when `max |x| <= silenceThreshold` (or the log-mel rule says so).
     public func isSilent(_ segment: some Collection<Float>) -> Bool {
-        !segment.contains { abs($0) > silenceThreshold }
+        if silenceRule == nil { return !segment.contains { abs($0) > silenceThreshold } }
+        return rule.isSilent(loudness: rule.loudness(of: segment))
     }
 
     /// Draws a random non-silent crop of `length` samples.
@@ -70,12 +104,13 @@ public struct SegmentSampler: Sendable {
         }
         let startCount = samples.count - length + 1
         var loudestStart = 0
-        var loudestPeak: Float = -1
+        var loudestPeak = -Float.infinity
+        let rule = self.rule
         for _ in 0..<maximumAttempts {
             let start = generator.nextInt(below: startCount)
             let segment = samples[start..<(start + length)]
-            let peak = segment.reduce(Float(0)) { max($0, abs($1)) }
-            if peak > silenceThreshold { return Array(segment) }
+            let peak = rule.loudness(of: segment)
+            if !rule.isSilent(loudness: peak) { return Array(segment) }
             if peak > loudestPeak { (loudestStart, loudestPeak) = (start, peak) }
         }
         logger.warning("""
@@ -113,11 +148,12 @@ public struct SegmentSampler: Sendable {
     public func evaluationWindows(of samples: [Float], hop: Int = 3200) -> [[Float]] {
         if samples.count <= length { return [centredPadding(samples)] }
         var kept: [[Float]] = []
-        var loudest = (start: 0, peak: Float(-1))
+        var loudest = (start: 0, peak: -Float.infinity)
+        let rule = self.rule
         for start in windowStarts(sampleCount: samples.count, hop: hop) {
             let window = samples[start..<(start + length)]
-            let peak = window.reduce(Float(0)) { max($0, abs($1)) }
-            if peak > silenceThreshold { kept.append(Array(window)) }
+            let peak = rule.loudness(of: window)
+            if !rule.isSilent(loudness: peak) { kept.append(Array(window)) }
             if peak > loudest.peak { loudest = (start, peak) }
         }
         if kept.isEmpty {

@@ -24,9 +24,9 @@ public struct EmbeddingExtractor {
     /// The layer whose output is the embedding by default: fc6 after its ReLU (EnvNet's).
     public static let defaultLayer = "relu6"
 
-    /// The second hidden layer after its ReLU, before dropout: `relu6` for EnvNet, `relu12` for EnvNet-v2.
+    /// The last hidden layer after its ReLU, before dropout: `relu6` for EnvNet, `relu12` for EnvNet-v2, `bn3` (ReLU fused) for the log-mel CNN.
     public static func defaultLayer(for architecture: NetworkArchitecture) -> String {
-        architecture == .envnet ? "relu6" : "relu12"
+        architecture.embeddingLayerName
     }
 
     /// The network.

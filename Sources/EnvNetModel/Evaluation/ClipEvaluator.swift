@@ -53,6 +53,8 @@ public struct ClipEvaluator {
     public let batchSize: Int
     /// Windows with `max |x| <=` this value are silent (probability voting only).
     public let silenceThreshold: Float
+    /// The rule that tells silent windows in probability voting; nil: the peak threshold.
+    public let silenceRule: SilenceRule?
     private let scorer: WindowScorer
 
     /// Creates an evaluator around any window scorer.
@@ -63,11 +65,12 @@ public struct ClipEvaluator {
     ///   - scheme: The windowing and voting scheme.
     ///   - batchSize: The most windows per scorer call, at least 1.
     ///   - silenceThreshold: The silence threshold of probability voting (0.2 in the paper's recipe).
+    ///   - silenceRule: Another rule than the peak threshold (the log-mel CNN's mean level).
     ///   - scorer: Returns one row of `classCount` probabilities per window.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for a non-positive length, class count or batch
     ///   size, an invalid scheme or a non-finite or negative threshold.
     public init(windowLength: Int, classCount: Int, scheme: EvaluationScheme = .seedArticle, batchSize: Int = 32,
-                silenceThreshold: Float = 0.2, scorer: @escaping WindowScorer) throws {
+                silenceThreshold: Float = 0.2, silenceRule: SilenceRule? = nil, scorer: @escaping WindowScorer) throws {
         guard windowLength >= 1 else { throw EnvNetError.invalidInput("window length must be at least 1, got \(windowLength)") }
         guard classCount >= 1 else { throw EnvNetError.invalidInput("class count must be at least 1, got \(classCount)") }
         guard batchSize >= 1 else { throw EnvNetError.invalidInput("evaluation batch size must be at least 1, got \(batchSize)") }
@@ -80,6 +83,7 @@ public struct ClipEvaluator {
         self.scheme = scheme
         self.batchSize = batchSize
         self.silenceThreshold = silenceThreshold
+        self.silenceRule = silenceRule
         self.scorer = scorer
     }
 
@@ -94,13 +98,15 @@ public struct ClipEvaluator {
     ///   - scheme: The windowing and voting scheme.
     ///   - batchSize: The most windows per forward pass (32 by default: about 3 MB of input and a
     ///     few hundred MB of activations for the official sizes).
-    ///   - silenceThreshold: The silence threshold of probability voting.
+    ///   - silenceThreshold: The silence threshold of probability voting (the network's own rule
+    ///     replaces it for the log-mel CNN: see ``ClassifierNetwork/silenceRule(peakThreshold:)``).
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for an invalid scheme, batch size or threshold.
     public init(network: any ClassifierNetwork, scheme: EvaluationScheme = .seedArticle, batchSize: Int = 32,
                 silenceThreshold: Float = 0.2) throws {
         let length = network.inputLength
         try self.init(windowLength: length, classCount: network.classCount, scheme: scheme,
-                      batchSize: batchSize, silenceThreshold: silenceThreshold) { windows in
+                      batchSize: batchSize, silenceThreshold: silenceThreshold,
+                      silenceRule: network.silenceRule(peakThreshold: silenceThreshold)) { windows in
             try Self.softmaxScores(of: windows, network: network)
         }
     }
@@ -150,7 +156,7 @@ public struct ClipEvaluator {
         }
     }
 
-    private var sampler: SegmentSampler { SegmentSampler(length: windowLength, silenceThreshold: silenceThreshold) }
+    private var sampler: SegmentSampler { SegmentSampler(length: windowLength, silenceThreshold: silenceThreshold, silenceRule: silenceRule) }
 
     private func plan(for samples: [Float]) -> WindowPlan {
         switch scheme {
@@ -161,11 +167,12 @@ public struct ClipEvaluator {
             // A clip no longer than one window is one centred, zero-padded window.
             if samples.count <= windowLength { return .cut(sampler.evaluationWindows(of: samples, hop: hop)) }
             var kept: [Int] = []
-            var loudest = (start: 0, peak: Float(-1))
+            var loudest = (start: 0, peak: -Float.infinity)
+            let rule = sampler.rule
             for start in sampler.windowStarts(sampleCount: samples.count, hop: hop) {
                 let window = samples[start..<(start + windowLength)]
-                let peak = window.reduce(Float(0)) { Swift.max($0, Swift.abs($1)) }
-                if peak > silenceThreshold { kept.append(start) }
+                let peak = rule.loudness(of: window)
+                if !rule.isSilent(loudness: peak) { kept.append(start) }
                 if peak > loudest.peak { loudest = (start, peak) }
             }
             // Every clip gets a prediction: an all-silent clip keeps its loudest window.

@@ -1,3 +1,4 @@
+import EnvNetAudio
 import EnvNetLayers
 import Foundation
 
@@ -8,14 +9,43 @@ public enum NetworkArchitecture: String, Codable, Sendable, CaseIterable, Custom
     case envnet
     /// EnvNet-v2 (ICLR 2018): 44.1 kHz input, ten convolutions.
     case envnetV2 = "envnet-v2"
+    /// Piczak's log-mel CNN (MLSP 2015): 22.05 kHz input turned into log-mel features.
+    case logMelCNN = "logmel-cnn"
 
-    public var description: String { self == .envnet ? "EnvNet" : "EnvNet-v2" }
+    public var description: String {
+        switch self {
+        case .envnet: return "EnvNet"
+        case .envnetV2: return "EnvNet-v2"
+        case .logMelCNN: return "the log-mel CNN"
+        }
+    }
 
     /// The rate the network's input is at, in Hz.
-    public var sampleRate: Int { self == .envnet ? EnvNetConfiguration.sampleRate : EnvNetV2Configuration.sampleRate }
+    public var sampleRate: Int {
+        switch self {
+        case .envnet: return EnvNetConfiguration.sampleRate
+        case .envnetV2: return EnvNetV2Configuration.sampleRate
+        case .logMelCNN: return LogMelCNNConfiguration.sampleRate
+        }
+    }
 
     /// The name of the classifier's last layer (the logits), which fine-tuning rebuilds.
-    public var outputLayerName: String { self == .envnet ? "fc7" : "fc13" }
+    public var outputLayerName: String {
+        switch self {
+        case .envnet: return "fc7"
+        case .envnetV2: return "fc13"
+        case .logMelCNN: return "fc4"
+        }
+    }
+
+    /// The layer whose output is a clip's embedding by default (the last hidden layer after its ReLU).
+    public var embeddingLayerName: String {
+        switch self {
+        case .envnet: return "relu6"
+        case .envnetV2: return "relu12"
+        case .logMelCNN: return "bn3"
+        }
+    }
 }
 
 /// The sizes of any network this library builds.
@@ -25,12 +55,14 @@ public enum NetworkArchitecture: String, Codable, Sendable, CaseIterable, Custom
 public enum NetworkConfiguration: Codable, Sendable, Hashable, CustomStringConvertible {
     case envnet(EnvNetConfiguration)
     case envnetV2(EnvNetV2Configuration)
+    case logMelCNN(LogMelCNNConfiguration)
 
     /// The family.
     public var architecture: NetworkArchitecture {
         switch self {
         case .envnet: return .envnet
         case .envnetV2: return .envnetV2
+        case .logMelCNN: return .logMelCNN
         }
     }
 
@@ -46,28 +78,32 @@ public enum NetworkConfiguration: Codable, Sendable, Hashable, CustomStringConve
             switch self {
             case let .envnet(configuration): return configuration.classCount
             case let .envnetV2(configuration): return configuration.classCount
+            case let .logMelCNN(configuration): return configuration.classCount
             }
         }
         set {
             switch self {
             case var .envnet(configuration): configuration.classCount = newValue; self = .envnet(configuration)
             case var .envnetV2(configuration): configuration.classCount = newValue; self = .envnetV2(configuration)
+            case var .logMelCNN(configuration): configuration.classCount = newValue; self = .logMelCNN(configuration)
             }
         }
     }
 
-    /// The width of the two hidden fully connected layers.
+    /// The width of the hidden fully connected layers.
     public var hiddenUnits: Int {
         get {
             switch self {
             case let .envnet(configuration): return configuration.hiddenUnits
             case let .envnetV2(configuration): return configuration.hiddenUnits
+            case let .logMelCNN(configuration): return configuration.hiddenUnits
             }
         }
         set {
             switch self {
             case var .envnet(configuration): configuration.hiddenUnits = newValue; self = .envnet(configuration)
             case var .envnetV2(configuration): configuration.hiddenUnits = newValue; self = .envnetV2(configuration)
+            case var .logMelCNN(configuration): configuration.hiddenUnits = newValue; self = .logMelCNN(configuration)
             }
         }
     }
@@ -80,21 +116,35 @@ public enum NetworkConfiguration: Codable, Sendable, Hashable, CustomStringConve
         switch self {
         case let .envnet(configuration): return configuration.inputLength
         case .envnetV2: return EnvNetV2Configuration.inputLength
+        case .logMelCNN: return LogMelCNNConfiguration.inputLength
         }
     }
 
     /// The input size of the first fully connected layer.
     public var flattenedFeatures: Int {
-        architecture == .envnet ? EnvNetConfiguration.flattenedFeatures : EnvNetV2Configuration.flattenedFeatures
+        switch architecture {
+        case .envnet: return EnvNetConfiguration.flattenedFeatures
+        case .envnetV2: return EnvNetV2Configuration.flattenedFeatures
+        case .logMelCNN: return LogMelCNNConfiguration.flattenedFeatures
+        }
     }
 
-    /// The names of the three fully connected layers, in forward order.
-    public var fullyConnectedLayerNames: [String] { architecture == .envnet ? ["fc5", "fc6", "fc7"] : ["fc11", "fc12", "fc13"] }
+    /// The fully connected layers' weight names and shapes, in forward order (they hold almost all
+    /// of a network's parameters, and their sizes come from the file when one is loaded).
+    public var fullyConnectedWeights: [(name: String, shape: [Int])] {
+        let hidden = hiddenUnits, classes = classCount, flattened = flattenedFeatures
+        switch architecture {
+        case .envnet: return [("fc5", [hidden, flattened]), ("fc6", [hidden, hidden]), ("fc7", [classes, hidden])]
+        case .envnetV2: return [("fc11", [hidden, flattened]), ("fc12", [hidden, hidden]), ("fc13", [classes, hidden])]
+        case .logMelCNN: return [("fc3", [hidden, flattened]), ("fc4", [classes, hidden])]
+        }
+    }
 
     public var description: String {
         switch self {
         case let .envnet(configuration): return configuration.description
         case let .envnetV2(configuration): return configuration.description
+        case let .logMelCNN(configuration): return configuration.description
         }
     }
 
@@ -104,6 +154,7 @@ public enum NetworkConfiguration: Codable, Sendable, Hashable, CustomStringConve
         switch self {
         case let .envnet(configuration): try configuration.validate()
         case let .envnetV2(configuration): try configuration.validate()
+        case let .logMelCNN(configuration): try configuration.validate()
         }
     }
 
@@ -117,6 +168,7 @@ public enum NetworkConfiguration: Codable, Sendable, Hashable, CustomStringConve
         switch self {
         case let .envnet(configuration): return EnvNet(configuration: configuration, seed: seed, drawsWeights: drawsWeights)
         case let .envnetV2(configuration): return EnvNetV2(configuration: configuration, seed: seed, drawsWeights: drawsWeights)
+        case let .logMelCNN(configuration): return LogMelCNN(configuration: configuration, seed: seed, drawsWeights: drawsWeights)
         }
     }
 
@@ -128,6 +180,7 @@ public enum NetworkConfiguration: Codable, Sendable, Hashable, CustomStringConve
         switch architecture {
         case .envnet: self = .envnet(try EnvNetConfiguration(from: decoder))
         case .envnetV2: self = .envnetV2(try EnvNetV2Configuration(from: decoder))
+        case .logMelCNN: self = .logMelCNN(try LogMelCNNConfiguration(from: decoder))
         }
     }
 
@@ -139,11 +192,16 @@ public enum NetworkConfiguration: Codable, Sendable, Hashable, CustomStringConve
             try configuration.encode(to: encoder)
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(NetworkArchitecture.envnetV2, forKey: .architecture)
+        case let .logMelCNN(configuration):
+            try configuration.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(NetworkArchitecture.logMelCNN, forKey: .architecture)
         }
     }
 }
 
-/// A network that classifies fixed-length windows of raw audio: ``EnvNet`` or ``EnvNetV2``.
+/// A network that classifies fixed-length windows of raw audio: ``EnvNet``, ``EnvNetV2`` or
+/// ``LogMelCNN`` (which computes its features itself).
 ///
 /// Training, evaluation, inference, embeddings and the weight files take any of them. Each is a
 /// ``LayerChain`` whose keys are the interchange names, ending in three fully connected layers.
@@ -161,6 +219,21 @@ public protocol ClassifierNetwork: Module, LayerChain {
     /// Runs the backward pass only through the layers after `layerName` (nil: all of them).
     /// `[N, classes] -> gradient at the output of layerName`
     func backward(_ gradientOutput: Tensor, stoppingAfter layerName: String?) -> Tensor
+    /// Every layer that draws training-mode randomness (dropout, masks), in forward order; the
+    /// trainer keys their streams per sample. ``dropouts`` by default.
+    var randomLayers: [any SampleKeyedRandomness] { get }
+    /// The rule that tells silent windows, in training crops and in probability voting: the peak
+    /// rule with `peakThreshold` by default, the mean log-mel level for the log-mel CNN.
+    func silenceRule(peakThreshold: Float) -> SilenceRule
+    /// Fits what the network derives from its training data before the first step (the log-mel
+    /// CNN's feature mean and standard deviation, when it has none yet); nothing by default.
+    func prepareForTraining(on clips: [LabeledClip])
+}
+
+extension ClassifierNetwork {
+    public var randomLayers: [any SampleKeyedRandomness] { dropouts }
+    public func silenceRule(peakThreshold: Float) -> SilenceRule { .peak(threshold: peakThreshold) }
+    public func prepareForTraining(on clips: [LabeledClip]) {}
 }
 
 extension ClassifierNetwork {
@@ -309,9 +382,8 @@ public enum ModelFile {
         // The fully connected layers are the network's bulk, and their sizes come from the file:
         // check their shapes before allocating anything, so that a few bytes of metadata claiming
         // a huge network cannot make this allocate without bound (found by Fuzz/FuzzSafeTensors).
-        let hidden = configuration.hiddenUnits, classes = configuration.classCount
-        let names = configuration.fullyConnectedLayerNames
-        for (name, shape) in zip(names, [[hidden, configuration.flattenedFeatures], [hidden, hidden], [classes, hidden]]) {
+        let classes = configuration.classCount
+        for (name, shape) in configuration.fullyConnectedWeights {
             let key = name + ".weight"
             guard let tensor = file.tensors[key] else { throw fail("missing \(key) (the network \(configuration) needs shape \(shape))") }
             guard tensor.shape == shape else { throw fail("\(key) has shape \(tensor.shape); the network \(configuration) needs \(shape)") }
@@ -340,6 +412,12 @@ public enum ModelFile {
                 if key.hasSuffix("running_var"), let index = values.firstIndex(where: { $0 < 0 }) {
                     return "element \(index) is \(values[index]), and a variance cannot be negative"
                 }
+                if key == "logmel.std", let index = values.firstIndex(where: { $0 <= 0 }) {
+                    return "element \(index) is \(values[index]), and a standard deviation must be positive"
+                }
+                if key == "logmel.segment_count", let index = values.firstIndex(where: { $0 < 0 }) {
+                    return "element \(index) is \(values[index]), and a count cannot be negative"
+                }
                 return nil
             }
             if let problem { throw fail("\(key): \(problem)") }
@@ -355,11 +433,14 @@ public enum ModelFile {
 
     /// The sizes of a file without metadata, from its tensors' names and shapes.
     static func inferConfiguration(from tensors: [String: Tensor], source: String) throws -> NetworkConfiguration {
+        if let fc4 = tensors["fc4.weight"], fc4.rank == 2, let fc3 = tensors["fc3.weight"], fc3.rank == 2, tensors["logmel.std"] != nil {
+            return .logMelCNN(LogMelCNNConfiguration(classCount: fc4.shape[0], hiddenUnits: fc3.shape[0]))
+        }
         if let fc13 = tensors["fc13.weight"], fc13.rank == 2, let fc11 = tensors["fc11.weight"], fc11.rank == 2, tensors["conv10.weight"] != nil {
             return .envnetV2(EnvNetV2Configuration(classCount: fc13.shape[0], hiddenUnits: fc11.shape[0]))
         }
         guard let fc7 = tensors["fc7.weight"], fc7.rank == 2, let fc5 = tensors["fc5.weight"], fc5.rank == 2 else {
-            throw EnvNetError.incompatibleWeights(path: source, reason: "neither EnvNet (fc5.weight, fc7.weight) nor EnvNet-v2 (conv10.weight, fc11.weight, fc13.weight) weights")
+            throw EnvNetError.incompatibleWeights(path: source, reason: "neither EnvNet (fc5.weight, fc7.weight) nor EnvNet-v2 (conv10.weight, fc11.weight, fc13.weight) nor log-mel CNN (logmel.std, fc3.weight, fc4.weight) weights")
         }
         let variant: EnvNetConfiguration.Variant = tensors["conv1.bias"] != nil ? .seed : .official
         return .envnet(EnvNetConfiguration(variant: variant, classCount: fc7.shape[0], hiddenUnits: fc5.shape[0]))

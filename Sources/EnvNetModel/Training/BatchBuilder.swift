@@ -20,14 +20,16 @@ struct BatchBuilder: Sendable {
     /// Clip indices by class, for drawing BC partners of another class.
     let clipsByClass: [[Int]]
 
-    init(clips: [LabeledClip], classCount: Int, windowLength: Int, sampleRate: Int, configuration: TrainingConfiguration) throws {
+    init(clips: [LabeledClip], classCount: Int, windowLength: Int, sampleRate: Int, configuration: TrainingConfiguration,
+         silenceRule: SilenceRule? = nil) throws {
         self.clips = clips
         self.classCount = classCount
         self.windowLength = windowLength
         self.configuration = configuration
         var logger = Logger(label: "EnvNetModel.training")
         logger.logLevel = .error  // a silent crop is routine in training; the fallback needs no warning per clip
-        sampler = SegmentSampler(length: windowLength, silenceThreshold: configuration.silenceThreshold, logger: logger)
+        sampler = SegmentSampler(length: windowLength, silenceThreshold: configuration.silenceThreshold, logger: logger,
+                                 silenceRule: silenceRule)
         mixer = try BetweenClassMixer(sampleRate: sampleRate)
         var byClass = [[Int]](repeating: [], count: classCount)
         for (index, clip) in clips.enumerated() { byClass[clip.label].append(index) }

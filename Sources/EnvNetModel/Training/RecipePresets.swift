@@ -87,6 +87,15 @@ public struct RecipePreset: Sendable, Equatable, CustomStringConvertible {
     /// The preset for a recipe, network and dataset.
     public static func named(_ name: Name, network: NetworkArchitecture, dataset: DatasetKind) -> RecipePreset {
         let rate = network.sampleRate
+        if network == .logMelCNN {
+            // Neither source gives the log-mel CNN a recipe of its own: it takes the seed schedule,
+            // peak normalization at 22.05 kHz, and voting over its segments with half a segment's hop.
+            var preprocessing = PreprocessingSettings.seedArticle
+            preprocessing.sampleRate = rate
+            return RecipePreset(name: name, network: network, dataset: dataset, epochs: 150, learningRate: 0.01,
+                                milestones: .epochs([80, 100, 120]), warmupEpochs: 0, preprocessing: preprocessing,
+                                evaluation: .probabilityVoting(hop: LogMelCNNConfiguration.features.segmentHop))
+        }
         switch name {
         case .seed:
             var preprocessing = PreprocessingSettings.seedArticle
@@ -103,7 +112,7 @@ public struct RecipePreset: Sendable, Equatable, CustomStringConvertible {
             case (.envnet, _): (epochs, learningRate, fractions, warmup) = (600, 0.01, [0.5, 0.75], 0)
             case (.envnetV2, .esc10): (epochs, learningRate, fractions, warmup) = (600, 0.01, [0.5, 0.75], 0)
             case (.envnetV2, .urbanSound8K): (epochs, learningRate, fractions, warmup) = (600, 0.1, [0.3, 0.6, 0.9], 10)
-            case (.envnetV2, _): (epochs, learningRate, fractions, warmup) = (1000, 0.1, [0.3, 0.6, 0.9], 10)
+            case (.envnetV2, _), (.logMelCNN, _): (epochs, learningRate, fractions, warmup) = (1000, 0.1, [0.3, 0.6, 0.9], 10)
             }
             return RecipePreset(name: name, network: network, dataset: dataset, epochs: epochs, learningRate: learningRate,
                                 milestones: .fractions(fractions), warmupEpochs: warmup, preprocessing: preprocessing,

@@ -93,10 +93,14 @@ public final class Trainer {
         self.configuration = configuration
         self.classNames = classNames
         self.runFolder = runFolder
+        // The log-mel CNN fits its feature normalisation to the training clips (once: a network that
+        // has it, resumed or fine-tuned, keeps it).
+        network.prepareForTraining(on: training)
         optimizer = SGD(learningRate: configuration.learningRate, momentum: configuration.momentum,
                         weightDecay: configuration.weightDecay, nesterov: configuration.nesterov, schedule: configuration.schedule)
         builder = try BatchBuilder(clips: training, classCount: classCount, windowLength: network.inputLength,
-                                   sampleRate: network.sampleRate, configuration: configuration)
+                                   sampleRate: network.sampleRate, configuration: configuration,
+                                   silenceRule: network.silenceRule(peakThreshold: configuration.silenceThreshold))
         prefetcher = BatchPrefetcher(builder: builder)
     }
 
@@ -456,7 +460,7 @@ public final class Trainer {
     ///   - epoch: The epoch, from 0.
     ///   - firstPosition: The position in the epoch of the batch's first sample.
     func setDropoutStreams(epoch: Int, firstPosition: Int) {
-        for (layer, dropout) in network.dropouts.enumerated() {
+        for (layer, dropout) in network.randomLayers.enumerated() {
             dropout.sampleStreams = Dropout.SampleStreams(seed: configuration.seed,
                                                           firstStream: Self.dropoutStream(layer: layer, epoch: epoch, position: firstPosition))
         }

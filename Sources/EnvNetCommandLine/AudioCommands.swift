@@ -107,3 +107,79 @@ struct Resample: ParsableCommand {
         print("\(output): \(channels.first?.count ?? 0) frames at \(rate) Hz, \(channels.count) channel\(channels.count == 1 ? "" : "s")")
     }
 }
+
+struct Features: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export the log-mel CNN's features of an audio file as safetensors.",
+        discussion: """
+            The clip is decoded, mixed to mono, resampled to 22050 Hz and peak-normalized (the \
+            log-mel CNN's preprocessing; --normalization int16 keeps full scale), then cut into \
+            segments of 41 frames (20991 samples) every 10240 samples; a clip one segment long or \
+            shorter gives one segment (zero-padded equally on both sides). Each segment's log-mel \
+            spectrogram is torchaudio's MelSpectrogram(sample_rate=22050, n_fft=1024, hop_length=512, \
+            n_mels=60, normalized=True) then AmplitudeToDB(top_db=80), the 80 dB floor per segment \
+            (Docs/reproducing-esc50.md, the log-mel CNN).
+
+            The file holds one tensor `log_mel` of shape [segments, 60, 41] in dB, before the \
+            network's mean and standard deviation are applied; its metadata lists the segment \
+            starts, the segments that the network's -70 dB rule counts as silent, and the settings.
+
+            Examples:
+              envnet features --log-mel dog.wav --output dog-logmel.safetensors
+            """)
+
+    @Flag(help: "Log-mel features (the only kind so far; required).") var logMel = false
+    @Argument(help: "The audio file (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF, W64).") var file: String
+    @Option(help: "The safetensors file to write (atomically).") var output: String
+    @Option(help: ArgumentHelp("Amplitude normalization after decoding: peak (the log-mel CNN's) or int16 (full scale).", valueName: "peak|int16"))
+    var normalization = "peak"
+
+    func validate() throws {
+        guard logMel else { throw ValidationError("choose the features to export: --log-mel") }
+        guard ["peak", "int16"].contains(normalization) else { throw ValidationError("--normalization must be peak or int16, not \(normalization)") }
+    }
+
+    func run() throws {
+        let outputURL = URL(fileURLWithPath: output)
+        try AtomicFile.checkWritableFolder(outputURL.deletingLastPathComponent())
+        let spectrogram = try LogMelSpectrogram()
+        let settings = spectrogram.settings
+        let loader = ClipLoader(settings: PreprocessingSettings(sampleRate: settings.sampleRate,
+                                                                normalization: normalization == "int16" ? .int16FullScale : .peak))
+        let samples = try loader.load(contentsOf: URL(fileURLWithPath: file))
+        let segments = spectrogram.segments(of: samples)
+        let frames = settings.segmentFrames, bands = settings.melBands
+        var values: [Float] = []
+        values.reserveCapacity(segments.count * bands * frames)
+        var silent: [Int] = []
+        for (index, segment) in segments.enumerated() {
+            let decibels = spectrogram.decibels(of: segment)
+            if decibels.reduce(0, { $0 + Double($1) }) / Double(decibels.count) < settings.silenceDecibels { silent.append(index) }
+            values += decibels
+        }
+        let starts = samples.count <= settings.segmentLength ? [0] : spectrogram.segmentStarts(sampleCount: samples.count)
+        let encoder = JSONEncoder.sortedForMetadata
+        let metadata: [String: String] = [
+            "envnet.features": "log-mel",
+            "envnet.feature_settings": String(decoding: try encoder.encode(settings), as: UTF8.self),
+            "envnet.segment_starts": String(decoding: try encoder.encode(starts), as: UTF8.self),
+            "envnet.silent_segments": String(decoding: try encoder.encode(silent), as: UTF8.self),
+            "envnet.source": file,
+            "envnet.normalization": normalization,
+        ]
+        let tensors = ["log_mel": Tensor(values, shape: [segments.count, bands, frames])]
+        try SafeTensors(tensors: tensors, metadata: metadata).write(to: outputURL)
+        let duration = Double(samples.count) / Double(settings.sampleRate)
+        print(String(format: "%@: %.2f s at %d Hz -> log_mel [%d, %d, %d] (%d silent) in %@", terminalSafe(file), duration, settings.sampleRate,
+                     segments.count, bands, frames, silent.count, terminalSafe(output)))
+    }
+}
+
+extension JSONEncoder {
+    /// Sorted keys, for metadata that must not change from run to run.
+    static var sortedForMetadata: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }
+}

@@ -8,7 +8,7 @@ public struct EnvNetCommand: ParsableCommand {
         commandName: "envnet",
         abstract: "Environmental sound classification with EnvNet (Tokozume & Harada, ICASSP 2017).",
         version: EnvNetLibrary.version,
-        subcommands: [Demo.self, Synth.self, Train.self, Evaluate.self, Predict.self, Embed.self, Analyze.self, Inspect.self, Resample.self, Bench.self])
+        subcommands: [Demo.self, Synth.self, Train.self, Evaluate.self, Predict.self, Embed.self, Analyze.self, Features.self, Inspect.self, Resample.self, Bench.self])
 
     public init() {}
 

@@ -20,11 +20,18 @@ struct Evaluate: ParsableCommand {
               envnet evaluate --data ESC-50 --fold 5 --weights esc50/model.safetensors
               envnet evaluate --data my-sounds --weights runs/my-sounds/model.safetensors
               envnet evaluate --data ESC-10-16k --subset esc10 --weights m.safetensors
+              envnet evaluate --data ESC-50 --fold 5 --ensemble envnet.safetensors logmel.safetensors
+
+            With --ensemble, each model reads the clips with its own preprocessing (rate, \
+            normalization) and votes with its own scheme; the report shows every model and the \
+            mean of their clip probabilities (the EnvNet paper's combination).
             """)
 
     @OptionGroup var data: DataOptions
     @Option(help: "The fold to evaluate (default: the model's held-out fold, else 5).") var fold: Int?
-    @Option(help: "The model (safetensors).") var weights: String
+    @Option(help: "The model (safetensors).") var weights: String?
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Two or more models evaluated together: each with its own preprocessing and scheme, their clip probabilities averaged.", valueName: "model.safetensors"))
+    var ensemble: [String] = []
     @Option(help: "voting, ten-crop or both (default: the model's own scheme).") var evaluation: String?
     @Option(help: ArgumentHelp("The network the model must be: envnet, envnet-v2 or logmel-cnn (default: whichever the file holds).", valueName: "envnet|envnet-v2|logmel-cnn"))
     var network: String?
@@ -37,10 +44,19 @@ struct Evaluate: ParsableCommand {
             guard ["voting", "ten-crop", "both"].contains(evaluation) else { throw ValidationError("--evaluation must be voting, ten-crop or both") }
         }
         try checkNetworkOption(network)
+        guard (weights == nil) != ensemble.isEmpty else { throw ValidationError("give --weights or --ensemble (two or more models), not both and not neither") }
+        if !ensemble.isEmpty {
+            guard ensemble.count >= 2 else { throw ValidationError("--ensemble needs two or more models, got \(ensemble.count)") }
+            guard evaluation == nil, network == nil, data.normalization == nil else {
+                throw ValidationError("--ensemble evaluates each model with its own preprocessing and scheme: leave out --evaluation, --network and --normalization")
+            }
+        }
     }
 
     func run() throws {
+        if !ensemble.isEmpty { return try runEnsemble() }
         let progress = ProgressReporter()
+        let weights = self.weights!
         let (network, model) = try ModelFile.load(from: URL(fileURLWithPath: weights))
         try checkNetwork(self.network, of: model, path: weights)
         if let output { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output)) }
@@ -53,21 +69,13 @@ struct Evaluate: ParsableCommand {
         let dataset = try fullDataset.relabelled(as: model.classNames)
         let fold = self.fold ?? model.dataset?.heldOutFold ?? 5
         guard dataset.folds.contains(fold) else { throw ValidationError("fold \(fold) is not in the dataset (folds \(dataset.folds))") }
-        if let record = model.dataset, let fingerprint = try? fullDataset.fingerprint(), fingerprint == record.fingerprint {
-            if let trainedFold = record.heldOutFold, trainedFold != fold {
-                printError("warning: the model was trained on this data holding out fold \(trainedFold), so fold \(fold) was trained on")
-            } else if record.heldOutFold == nil {
-                printError("warning: the model was trained on every fold of this data, so the accuracy below is on training clips")
-            }
-        } else if let record = model.dataset, record.foldsWereDrawn == true, data.folds.map({ $0 != record.foldCount }) ?? false {
-            printError("warning: the model's folds were drawn as \(record.foldCount ?? 0) folds; with --folds \(data.folds ?? 0) the folds differ, and the test fold may hold training clips")
-        }
+        warnAboutTrainingFolds(of: model, fullDataset: fullDataset, fold: fold)
         let prepared = try data.prepare(dataset, settings: model.preprocessing, progress: progress)
         let test = prepared.clips(inFolds: [fold])
         let schemes: [(String, EvaluationScheme)] = switch evaluation {
-        case "voting": [("voting", .probabilityVoting(sampleRate: model.sampleRate))]
+        case "voting": [("voting", .probabilityVoting(network: model.configuration.architecture))]
         case "ten-crop": [("ten-crop", .authorsRepository)]
-        case "both": [("voting", .probabilityVoting(sampleRate: model.sampleRate)), ("ten-crop", .authorsRepository)]
+        case "both": [("voting", .probabilityVoting(network: model.configuration.architecture)), ("ten-crop", .authorsRepository)]
         default: [("model", model.evaluation)]
         }
         for (name, scheme) in schemes {
@@ -87,6 +95,83 @@ struct Evaluate: ParsableCommand {
                 try report.writeCharts(to: folder)
                 print("report: \(folder.path)")
             }
+        }
+    }
+}
+
+extension Evaluate {
+    /// Warns when the test fold was trained on (the model records the data it was trained on).
+    func warnAboutTrainingFolds(of model: ModelDescription, fullDataset: AudioDataset, fold: Int, name: String = "the model") {
+        if let record = model.dataset, let fingerprint = try? fullDataset.fingerprint(), fingerprint == record.fingerprint {
+            if let trainedFold = record.heldOutFold, trainedFold != fold {
+                printError("warning: \(name) was trained on this data holding out fold \(trainedFold), so fold \(fold) was trained on")
+            } else if record.heldOutFold == nil {
+                printError("warning: \(name) was trained on every fold of this data, so the accuracy below is on training clips")
+            }
+        } else if let record = model.dataset, record.foldsWereDrawn == true, data.folds.map({ $0 != record.foldCount }) ?? false {
+            printError("warning: \(name)'s folds were drawn as \(record.foldCount ?? 0) folds; with --folds \(data.folds ?? 0) the folds differ, and the test fold may hold training clips")
+        }
+    }
+
+    /// `--ensemble`: every model on the same fold with its own preprocessing and scheme, then the
+    /// mean of their clip probabilities.
+    func runEnsemble() throws {
+        let progress = ProgressReporter()
+        let members = try ensemble.map { path in
+            let (network, description) = try ModelFile.load(from: URL(fileURLWithPath: path))
+            return Ensemble.Member(name: path, network: network, description: description)
+        }
+        let models = try Ensemble(members: members)
+        if let output { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output)) }
+        let first = members[0].description
+        let fullDataset = try data.dataset(seed: first.recipe?.seed ?? 0, defaultFolds: first.dataset?.foldCount ?? 5)
+        let fold = self.fold ?? first.dataset?.heldOutFold ?? 5
+        guard fullDataset.folds.contains(fold) else { throw ValidationError("fold \(fold) is not in the dataset (folds \(fullDataset.folds))") }
+        // Every model's classes against the data's, before any preprocessing.
+        for member in members { _ = try fullDataset.relabelled(as: member.description.classNames) }
+        var reports: [EvaluationReport] = []
+        for (index, member) in members.enumerated() {
+            let model = member.description
+            warnAboutTrainingFolds(of: model, fullDataset: fullDataset, fold: fold, name: member.name)
+            let dataset = try fullDataset.relabelled(as: model.classNames)
+            let prepared = try data.prepare(dataset, settings: model.preprocessing, progress: progress)
+            progress.begin("evaluating model \(index + 1) of \(members.count) (\(model.configuration.architecture), \(model.evaluation))")
+            let report = try ClipEvaluator(network: member.network, scheme: model.evaluation)
+                .evaluate(prepared.clips(inFolds: [fold]), classNames: prepared.classNames) { step in
+                    progress.update(done: step.completed, total: step.total, detail: String(format: "accuracy %.1f%%", step.accuracy * 100))
+                }
+            reports.append(report)
+        }
+        let result = try models.combine(reports)
+        let classNames = models.classNames
+        for (index, (member, entry)) in zip(members, result.members).enumerated() {
+            let report = entry.report
+            print(String(format: "fold %d, model %d (%@, %@, %@): clip accuracy %.2f%% (%d of %d clips, %.1f windows per clip)", fold, index + 1,
+                         terminalSafe(member.name), "\(member.description.configuration.architecture)", "\(member.description.evaluation)",
+                         report.accuracy * 100, report.correctCount, report.clipCount, report.meanWindowCount))
+        }
+        let ensembleReport = result.ensemble
+        print(String(format: "fold %d, ensemble (mean of %d models' clip probabilities): clip accuracy %.2f%% (%d of %d clips)", fold, members.count,
+                     ensembleReport.accuracy * 100, ensembleReport.correctCount, ensembleReport.clipCount))
+        let header = (1...members.count).map { String(format: "%8@", "model \($0)") }.joined() + "  ensemble"
+        print("  " + "class".padding(toLength: 20, withPad: " ", startingAt: 0) + header)
+        for (label, name) in classNames.enumerated() {
+            let cells = (result.members.map(\.report) + [ensembleReport]).map { report in
+                report.perClassAccuracy[label].map { String(format: "%7.1f%%", $0 * 100) } ?? "       -"
+            }
+            print("  " + terminalSafe(name).padding(toLength: 20, withPad: " ", startingAt: 0) + cells.joined(separator: " "))
+        }
+        if let output {
+            let base = URL(fileURLWithPath: output)
+            for (index, entry) in result.members.enumerated() {
+                let folder = base.appendingPathComponent("model\(index + 1)")
+                try entry.report.write(to: folder)
+                try entry.report.writeCharts(to: folder)
+            }
+            let folder = base.appendingPathComponent("ensemble")
+            try ensembleReport.write(to: folder)
+            try ensembleReport.writeCharts(to: folder)
+            print("report: \(base.path) (model1 … model\(members.count), ensemble)")
         }
     }
 }

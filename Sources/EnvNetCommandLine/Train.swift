@@ -197,10 +197,7 @@ struct RecipeOptions: ParsableArguments {
     /// The evaluation scheme: the flag's, else the preset's.
     func scheme(preset: RecipePreset) -> EvaluationScheme {
         switch evaluation {
-        case "voting":
-            // The log-mel CNN votes over its segments with half a segment's hop.
-            if preset.network == .logMelCNN { return .probabilityVoting(hop: LogMelCNNConfiguration.features.segmentHop) }
-            return .probabilityVoting(sampleRate: preset.network.sampleRate)
+        case "voting": return .probabilityVoting(network: preset.network)
         case "ten-crop": return .authorsRepository
         default: return preset.evaluation
         }

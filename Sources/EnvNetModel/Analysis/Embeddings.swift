@@ -55,7 +55,7 @@ public struct EmbeddingExtractor {
     public init(network: any ClassifierNetwork, layer: String? = nil, scheme: EvaluationScheme? = nil,
                 batchSize: Int = 16, silenceThreshold: Float = 0.2) throws {
         let layer = layer ?? Self.defaultLayer(for: network.architecture)
-        let scheme = scheme ?? .probabilityVoting(sampleRate: network.sampleRate)
+        let scheme = scheme ?? .probabilityVoting(network: network.architecture)
         let names = network.layerNames
         guard names.contains(layer) else {
             throw EnvNetError.invalidInput("the network has no layer named \(layer); layers: \(names.joined(separator: ", "))")

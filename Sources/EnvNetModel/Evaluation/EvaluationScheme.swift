@@ -27,6 +27,13 @@ public enum EvaluationScheme: Sendable, Hashable, Codable, CustomStringConvertib
         .probabilityVoting(hop: max(1, sampleRate / 5))
     }
 
+    /// Probability voting as a network family votes: half a segment's hop (10240 samples) for the
+    /// log-mel CNN, 0.2 s at the network's rate for EnvNet and EnvNet-v2.
+    public static func probabilityVoting(network: NetworkArchitecture) -> EvaluationScheme {
+        network == .logMelCNN ? .probabilityVoting(hop: LogMelCNNConfiguration.features.segmentHop)
+            : .probabilityVoting(sampleRate: network.sampleRate)
+    }
+
     /// A short human-readable name, such as `probability voting (hop 3200)`.
     public var description: String {
         switch self {

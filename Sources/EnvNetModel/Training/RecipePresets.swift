@@ -94,7 +94,7 @@ public struct RecipePreset: Sendable, Equatable, CustomStringConvertible {
             preprocessing.sampleRate = rate
             return RecipePreset(name: name, network: network, dataset: dataset, epochs: 150, learningRate: 0.01,
                                 milestones: .epochs([80, 100, 120]), warmupEpochs: 0, preprocessing: preprocessing,
-                                evaluation: .probabilityVoting(hop: LogMelCNNConfiguration.features.segmentHop))
+                                evaluation: .probabilityVoting(network: .logMelCNN))
         }
         switch name {
         case .seed:

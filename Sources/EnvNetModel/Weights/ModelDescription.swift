@@ -118,13 +118,14 @@ public struct ModelDescription: Codable, Sendable, Equatable {
     ///   - configuration: The network's sizes.
     ///   - classNames: One name per class.
     ///   - preprocessing: The preprocessing (its rate becomes the network's).
-    ///   - evaluation: The evaluation scheme.
+    ///   - evaluation: The evaluation scheme; nil: probability voting with the network's hop
+    ///     (``EvaluationScheme/probabilityVoting(network:)``: 3200 samples for EnvNet).
     ///   - trainingSilenceThreshold: The training silence rule.
     ///   - silenceThresholdDecibels: The detection rule for prediction, in dBFS.
     ///   - recipe: The recipe.
     ///   - dataset: The data record.
     public init(configuration: NetworkConfiguration, classNames: [String], preprocessing: PreprocessingSettings = .seedArticle,
-                evaluation: EvaluationScheme = .seedArticle, trainingSilenceThreshold: Float = 0.2,
+                evaluation: EvaluationScheme? = nil, trainingSilenceThreshold: Float = 0.2,
                 silenceThresholdDecibels: Double? = SilenceDetection.defaultThresholdDecibels,
                 recipe: TrainingConfiguration? = nil, dataset: DatasetRecord? = nil) {
         schemaVersion = Self.currentSchemaVersion
@@ -139,7 +140,7 @@ public struct ModelDescription: Codable, Sendable, Equatable {
         self.preprocessing = preprocessing
         self.trainingSilenceThreshold = trainingSilenceThreshold
         self.silenceThresholdDecibels = silenceThresholdDecibels
-        self.evaluation = evaluation
+        self.evaluation = evaluation ?? .probabilityVoting(network: configuration.architecture)
         self.recipe = recipe
         self.dataset = dataset
         libraryVersion = EnvNetLibrary.version

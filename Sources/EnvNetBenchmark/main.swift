@@ -85,12 +85,23 @@ struct EnvNetBenchmark: ParsableCommand {
             resampling.append(.init(sourceRate: rate, targetRate: 16_000, timesRealTime: 5 / timing.seconds))
         }
 
+        // Log-mel features: 64 segments of noise (20991 samples at 22.05 kHz), one thread and all workers.
+        let spectrogram = try LogMelSpectrogram()
+        let segmentLength = spectrogram.settings.segmentLength, segmentCount = 64
+        let segments = (0..<segmentCount).map { _ in (0..<segmentLength).map { _ in Float(generator.nextDouble(in: -1...1)) } }
+        let oneThread = measure(name: "log-mel", flops: 1) { for segment in segments { _ = spectrogram.decibels(of: segment) } }
+        let allWorkers = measure(name: "log-mel", flops: 1) {
+            Parallel.forEach(count: segmentCount) { index in _ = spectrogram.decibels(of: segments[index]) }
+        }
+        let logMel = Report.LogMelRow(segments: segmentCount, segmentsPerSecondOneThread: Double(segmentCount) / oneThread.seconds,
+                                      segmentsPerSecondAllWorkers: Double(segmentCount) / allWorkers.seconds)
+
         let ceiling = results[0].gflops
         let report = Report(
             kernelFamily: BLASRuntime.kernelFamily, switchedToAVX512: BLASRuntime.switchedToAVX512,
             workers: Parallel.workerCount, batch: batch, sgemmCeilingGFLOPS: ceiling,
             measurements: results.map { .init(name: $0.name, milliseconds: $0.seconds * 1000, gflops: $0.gflops, fractionOfCeiling: $0.gflops / ceiling) },
-            resampling: resampling)
+            resampling: resampling, logMel: logMel)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -106,6 +117,8 @@ struct EnvNetBenchmark: ParsableCommand {
             for row in report.resampling {
                 print(String(format: "  %5d -> %5d Hz  %7.0fx real time", row.sourceRate, row.targetRate, row.timesRealTime))
             }
+            print(String(format: "log-mel features (60 x 41 per 20991-sample segment, double precision): %.0f segments/s on one thread, %.0f on %d workers",
+                         logMel.segmentsPerSecondOneThread, logMel.segmentsPerSecondAllWorkers, report.workers))
         }
     }
 
@@ -148,6 +161,12 @@ struct Report: Codable {
         let timesRealTime: Double
     }
     let resampling: [ResamplerRow]
+    struct LogMelRow: Codable {
+        let segments: Int
+        let segmentsPerSecondOneThread: Double
+        let segmentsPerSecondAllWorkers: Double
+    }
+    let logMel: LogMelRow
 }
 
 /// EnvNet's convolution shapes (official sizes).

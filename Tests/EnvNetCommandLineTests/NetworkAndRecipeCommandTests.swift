@@ -65,7 +65,7 @@ struct NetworkAndRecipeCommandTests {
     func refusals() {
         let data = Self.synthetic.path
         let cases: [([String], String)] = [
-            (["--network", "envnet-v3"], "--network must be envnet or envnet-v2, not envnet-v3"),
+            (["--network", "envnet-v3"], "--network must be envnet, envnet-v2 or logmel-cnn, not envnet-v3"),
             (["--recipe", "paper"], "--recipe must be seed or authors, not paper"),
             (["--network", "envnet-v2", "--variant", "seed"], "--variant applies to EnvNet only"),
         ]

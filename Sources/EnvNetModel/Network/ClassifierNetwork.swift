@@ -16,7 +16,7 @@ public enum NetworkArchitecture: String, Codable, Sendable, CaseIterable, Custom
         switch self {
         case .envnet: return "EnvNet"
         case .envnetV2: return "EnvNet-v2"
-        case .logMelCNN: return "the log-mel CNN"
+        case .logMelCNN: return "log-mel CNN"
         }
     }
 

@@ -20,7 +20,7 @@ struct Evaluate: ParsableCommand {
               envnet evaluate --data ESC-50 --fold 5 --weights esc50/model.safetensors
               envnet evaluate --data my-sounds --weights runs/my-sounds/model.safetensors
               envnet evaluate --data ESC-10-16k --subset esc10 --weights m.safetensors
-              envnet evaluate --data ESC-50 --fold 5 --ensemble envnet.safetensors logmel.safetensors
+              envnet evaluate --data ESC-50 --ensemble a.safetensors b.safetensors
 
             With --ensemble, each model reads the clips with its own preprocessing (rate, \
             normalization) and votes with its own scheme; the report shows every model and the \
@@ -153,7 +153,8 @@ extension Evaluate {
         let ensembleReport = result.ensemble
         print(String(format: "fold %d, ensemble (mean of %d models' clip probabilities): clip accuracy %.2f%% (%d of %d clips)", fold, members.count,
                      ensembleReport.accuracy * 100, ensembleReport.correctCount, ensembleReport.clipCount))
-        let header = (1...members.count).map { String(format: "%8@", "model \($0)") }.joined() + "  ensemble"
+        func rightAligned(_ text: String) -> String { String(repeating: " ", count: Swift.max(0, 8 - text.count)) + text }
+        let header = ((1...members.count).map { rightAligned("model \($0)") } + [rightAligned("ensemble")]).joined(separator: " ")
         print("  " + "class".padding(toLength: 20, withPad: " ", startingAt: 0) + header)
         for (label, name) in classNames.enumerated() {
             let cells = (result.members.map(\.report) + [ensembleReport]).map { report in

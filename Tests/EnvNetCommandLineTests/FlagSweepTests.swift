@@ -50,6 +50,7 @@ struct FlagSweepTests {
             "analyze": ["--weights", missing + ".safetensors", "--output", folder.appendingPathComponent("analysis").path],
             "resample": [missing + ".wav", folder.appendingPathComponent("out.wav").path, "--rate", "16000"],
             "inspect": [missing + ".wav"],
+            "features": ["--log-mel", missing + ".wav", "--output", folder.appendingPathComponent("features.safetensors").path],
             "bench": [],
         ]
         let commands = try Self.options()

@@ -36,6 +36,9 @@ struct EnvNetBenchmark: ParsableCommand {
     @Flag(help: "Run tall and strided kernels by whole-kernel im2col too (ExecutionOptions.usesConvolutionRewrites off).")
     var noConvolutionRewrites = false
 
+    @Flag(help: "Measure only the log-mel features (for Benchmarks/logmel_compare.py).")
+    var logMelOnly = false
+
     func validate() throws {
         if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be from 1 to 1024, got \(threads)") }
         if let tileBudget, !(1024...(1 << 26)).contains(tileBudget) { throw ValidationError("--tile-budget must be from 1024 to 67108864, got \(tileBudget)") }
@@ -48,6 +51,17 @@ struct EnvNetBenchmark: ParsableCommand {
         if let threads { ExecutionOptions.processWide.threadCount = threads }
         if noWinograd { ExecutionOptions.processWide.usesWinograd = false }
         if noConvolutionRewrites { ExecutionOptions.processWide.usesConvolutionRewrites = false }
+
+        if logMelOnly {
+            let row = try measureLogMel(generator: &generator)
+            if json {
+                print(String(decoding: try JSONEncoder().encode(row), as: UTF8.self))
+            } else {
+                print(String(format: "log-mel features: %.0f segments/s on one thread, %.0f on %d workers",
+                             row.segmentsPerSecondOneThread, row.segmentsPerSecondAllWorkers, Parallel.workerCount))
+            }
+            return
+        }
 
         // The ceiling: a large square sgemm through the library's parallel GEMM.
         let size = 2048
@@ -85,16 +99,7 @@ struct EnvNetBenchmark: ParsableCommand {
             resampling.append(.init(sourceRate: rate, targetRate: 16_000, timesRealTime: 5 / timing.seconds))
         }
 
-        // Log-mel features: 64 segments of noise (20991 samples at 22.05 kHz), one thread and all workers.
-        let spectrogram = try LogMelSpectrogram()
-        let segmentLength = spectrogram.settings.segmentLength, segmentCount = 64
-        let segments = (0..<segmentCount).map { _ in (0..<segmentLength).map { _ in Float(generator.nextDouble(in: -1...1)) } }
-        let oneThread = measure(name: "log-mel", flops: 1) { for segment in segments { _ = spectrogram.decibels(of: segment) } }
-        let allWorkers = measure(name: "log-mel", flops: 1) {
-            Parallel.forEach(count: segmentCount) { index in _ = spectrogram.decibels(of: segments[index]) }
-        }
-        let logMel = Report.LogMelRow(segments: segmentCount, segmentsPerSecondOneThread: Double(segmentCount) / oneThread.seconds,
-                                      segmentsPerSecondAllWorkers: Double(segmentCount) / allWorkers.seconds)
+        let logMel = try measureLogMel(generator: &generator)
 
         let ceiling = results[0].gflops
         let report = Report(
@@ -120,6 +125,19 @@ struct EnvNetBenchmark: ParsableCommand {
             print(String(format: "log-mel features (60 x 41 per 20991-sample segment, double precision): %.0f segments/s on one thread, %.0f on %d workers",
                          logMel.segmentsPerSecondOneThread, logMel.segmentsPerSecondAllWorkers, report.workers))
         }
+    }
+
+    /// Log-mel features of 64 segments of noise (20991 samples at 22.05 kHz), on one thread and on all workers.
+    func measureLogMel(generator: inout SeededGenerator) throws -> Report.LogMelRow {
+        let spectrogram = try LogMelSpectrogram()
+        let segmentLength = spectrogram.settings.segmentLength, segmentCount = 64
+        let segments = (0..<segmentCount).map { _ in (0..<segmentLength).map { _ in Float(generator.nextDouble(in: -1...1)) } }
+        let oneThread = measure(name: "log-mel", flops: 1) { for segment in segments { _ = spectrogram.decibels(of: segment) } }
+        let allWorkers = measure(name: "log-mel", flops: 1) {
+            Parallel.forEach(count: segmentCount) { index in _ = spectrogram.decibels(of: segments[index]) }
+        }
+        return Report.LogMelRow(segments: segmentCount, segmentsPerSecondOneThread: Double(segmentCount) / oneThread.seconds,
+                                segmentsPerSecondAllWorkers: Double(segmentCount) / allWorkers.seconds)
     }
 
     struct Measurement {

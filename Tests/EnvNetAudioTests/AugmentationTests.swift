@@ -57,6 +57,22 @@ struct AugmentationTests {
         }
     }
 
+    @Test("Four transforms in SIMD lanes equal four scalar transforms bit for bit", arguments: [2, 16, 1024])
+    func laneTransformsEqualScalarOnes(size: Int) throws {
+        var generator = SeededGenerator(seed: UInt64(size) + 7)
+        let frames = (0..<4).map { _ in (0..<size).map { _ in generator.nextDouble(in: -1...1) } }
+        let fft = try RealFFT(size: size)
+        let input = (0..<size).map { n in SIMD4(frames[0][n], frames[1][n], frames[2][n], frames[3][n]) }
+        var real = [SIMD4<Double>](repeating: .zero, count: size / 2 + 1), imaginary = real
+        var workspace = [SIMD4<Double>](repeating: .zero, count: size)
+        fft.transform4(input, real: &real, imaginary: &imaginary, workspace: &workspace)
+        for lane in 0..<4 {
+            let scalar = fft.transform(frames[lane])
+            #expect(real.map { $0[lane] } == scalar.real)
+            #expect(imaginary.map { $0[lane] } == scalar.imaginary)
+        }
+    }
+
     @Test func fftRejectsNonPowerOfTwo() {
         #expect(throws: AudioError.self) { try RealFFT(size: 1000) }
         #expect(throws: AudioError.self) { try RealFFT(size: 1) }

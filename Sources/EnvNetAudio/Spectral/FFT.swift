@@ -131,6 +131,67 @@ public struct RealFFT: Sendable {
         }
     }
 
+    /// Four transforms at once, one per SIMD lane: `input[n]` holds sample `n` of four frames, and
+    /// `real[k]`, `imaginary[k]` receive bin `k` of each. The same arithmetic as
+    /// ``transform(_:real:imaginary:workspace:)`` lane by lane (so the same results to the last
+    /// bit); the lanes fill the vector units that one frame's scalar butterflies leave idle.
+    ///
+    /// - Parameters:
+    ///   - input: `size` vectors.
+    ///   - real: Room for `size / 2 + 1` vectors.
+    ///   - imaginary: Room for `size / 2 + 1` vectors.
+    ///   - workspace: Room for `size` vectors, overwritten.
+    public func transform4(_ input: UnsafePointer<SIMD4<Double>>, real outRe: UnsafeMutablePointer<SIMD4<Double>>,
+                           imaginary outIm: UnsafeMutablePointer<SIMD4<Double>>, workspace: UnsafeMutablePointer<SIMD4<Double>>) {
+        let half = self.half
+        let re = workspace, im = workspace + half
+        bitReversed.withUnsafeBufferPointer { order in
+            for index in 0..<half {
+                let target = order[index]
+                re[target] = input[2 * index]
+                im[target] = input[2 * index + 1]
+            }
+        }
+        stageCosines.withUnsafeBufferPointer { cosines in
+            stageSines.withUnsafeBufferPointer { sines in
+                var length = 2
+                while length <= half {
+                    let step = half / length
+                    let halfLength = length / 2
+                    var start = 0
+                    while start < half {
+                        for k in 0..<halfLength {
+                            let wr = cosines[k * step], wi = sines[k * step]
+                            let a = start + k, b = a + halfLength
+                            let tr = re[b] * wr - im[b] * wi
+                            let ti = re[b] * wi + im[b] * wr
+                            re[b] = re[a] - tr
+                            im[b] = im[a] - ti
+                            re[a] += tr
+                            im[a] += ti
+                        }
+                        start += length
+                    }
+                    length *= 2
+                }
+            }
+        }
+        unpackCosines.withUnsafeBufferPointer { cosines in
+            unpackSines.withUnsafeBufferPointer { sines in
+                for k in 0...half {
+                    let zr = re[k == half ? 0 : k], zi = im[k == half ? 0 : k]
+                    let mirror = k == 0 ? 0 : half - k
+                    let cr = re[mirror], ci = -im[mirror]
+                    let evenRe = (zr + cr) / 2, evenIm = (zi + ci) / 2
+                    let oddRe = (zi - ci) / 2, oddIm = -(zr - cr) / 2
+                    let wr = cosines[k], wi = sines[k]
+                    outRe[k] = evenRe + oddRe * wr - oddIm * wi
+                    outIm[k] = evenIm + oddRe * wi + oddIm * wr
+                }
+            }
+        }
+    }
+
     /// `|X[k]|^2` for `k = 0...N/2`.
     ///
     /// - Parameter input: Exactly `size` samples.

@@ -134,9 +134,6 @@ public final class LogMelSpectrogram: Sendable {
         let frames = frameCount(sampleCount: count), bands = settings.melBands, size = settings.fftSize
         let bins = settings.frequencyBins
         var power = [Double](repeating: 0, count: frames * bins)
-        var frame = [Double](repeating: 0, count: size)
-        var workspace = [Double](repeating: 0, count: size)
-        var real = [Double](repeating: 0, count: bins), imaginary = [Double](repeating: 0, count: bins)
         // Reflection about the first and last samples (numpy's "reflect": the edge is not repeated).
         func sample(_ index: Int) -> Double {
             var position = index
@@ -144,18 +141,34 @@ public final class LogMelSpectrogram: Sendable {
             if position >= count { position = 2 * (count - 1) - position }
             return Double(segment[position])
         }
-        for index in 0..<frames {
-            let start = index * settings.hopLength - pad
-            let interior = start >= 0 && start + size <= count
+        // Four frames at a time, one per SIMD lane (a last group of fewer fills its other lanes with
+        // copies of its first frame and discards them).
+        var frame = [SIMD4<Double>](repeating: .zero, count: size)
+        var workspace = [SIMD4<Double>](repeating: .zero, count: size)
+        var real = [SIMD4<Double>](repeating: .zero, count: bins), imaginary = [SIMD4<Double>](repeating: .zero, count: bins)
+        var group = 0
+        while group < frames {
+            let lanes = min(4, frames - group)
+            var starts = SIMD4<Int>(repeating: 0)
+            for lane in 0..<4 { starts[lane] = (group + min(lane, lanes - 1)) * settings.hopLength - pad }
+            let interior = starts[0] >= 0 && starts[3] + size <= count
             for n in 0..<size {
-                frame[n] = (interior ? Double(segment[start + n]) : sample(start + n)) * window[n]
+                let w = window[n]
+                if interior {
+                    frame[n] = SIMD4(Double(segment[starts[0] + n]), Double(segment[starts[1] + n]),
+                                     Double(segment[starts[2] + n]), Double(segment[starts[3] + n])) * w
+                } else {
+                    frame[n] = SIMD4(sample(starts[0] + n), sample(starts[1] + n), sample(starts[2] + n), sample(starts[3] + n)) * w
+                }
             }
             frame.withUnsafeBufferPointer { input in
-                fft.transform(input.baseAddress!, real: &real, imaginary: &imaginary, workspace: &workspace)
+                fft.transform4(input.baseAddress!, real: &real, imaginary: &imaginary, workspace: &workspace)
             }
             for bin in 0..<bins {
-                power[index * bins + bin] = (real[bin] * real[bin] + imaginary[bin] * imaginary[bin]) * powerScale
+                let magnitude = (real[bin] * real[bin] + imaginary[bin] * imaginary[bin]) * powerScale
+                for lane in 0..<lanes { power[(group + lane) * bins + bin] = magnitude[lane] }
             }
+            group += 4
         }
         var result = [Float](repeating: 0, count: bands * frames)
         var decibels = [Double](repeating: 0, count: bands * frames)

@@ -4,7 +4,7 @@ import Foundation
 /// The library's version, recorded in every model file it writes (`envnet --version` prints it).
 public enum EnvNetLibrary {
     /// Semantic version of the package.
-    public static let version = "0.8.0"
+    public static let version = "0.9.0"
 }
 
 /// Where a model's training data came from, recorded in the model file.

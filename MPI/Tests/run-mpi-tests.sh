@@ -3,7 +3,8 @@
 #   1. 2 ranks x 32 and 1 process x 64 give the same parameters after 3 steps (dropout on);
 #   2. a 2-rank run resumed with 1 rank continues as the uninterrupted 2-rank run does;
 #   3. --parallel-folds trains folds on separate ranks and gathers the summary;
-#   4. a rank stopped with SIGSTOP ends the job within 60 s with the project's message naming the step.
+#   4. a rank stopped with SIGSTOP ends the job within 60 s with the project's message naming the step;
+#   and 2b, the log-mel CNN split over 2 ranks against 1 process.
 # Builds envnet-mpi in release (the training runs would take minutes in a debug build).
 # Usage: MPI/Tests/run-mpi-tests.sh   (needs libopenmpi-dev and openmpi-bin)
 set -euo pipefail
@@ -49,6 +50,12 @@ description="the resumed run continued from epoch 1"
 check grep -q "resumed .* after epoch 1" "$work/resume.log"
 description="2 ranks then 1 rank = 2 ranks throughout"
 check "$binary" compare "$work/resumed/model.safetensors" "$work/uninterrupted/model.safetensors"
+
+echo "== 2b. the log-mel CNN: 2 ranks x 32 against 1 process x 64 (feature statistics, masks keyed per sample)"
+"$binary" envnet train "${common[@]}" --network logmel-cnn --all-folds --epochs 1 --learning-rate 0.001 --output "$work/logmel-one" > /dev/null 2>&1
+run2 train "${common[@]}" --network logmel-cnn --all-folds --epochs 1 --learning-rate 0.001 --checksum-interval 1 --output "$work/logmel-two" > "$work/logmel-two.log" 2>&1
+description="log-mel CNN: 2 ranks x 32 = 1 process x 64 after 3 steps"
+check "$binary" compare "$work/logmel-two/model.safetensors" "$work/logmel-one/model.safetensors"
 
 echo "== 3. --parallel-folds"
 run2 train "${common[@]}" --cross-validation --parallel-folds --epochs 1 --output "$work/folds" > "$work/folds.log" 2>&1

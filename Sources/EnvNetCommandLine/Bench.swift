@@ -7,7 +7,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure EnvNet's or EnvNet-v2's training and inference throughput, peak memory and per-layer times.",
         discussion: """
-            Uses the full sizes (EnvNet: input 24014; EnvNet-v2: input 66650; 50 classes, fc 4096). \
+            Uses the full sizes (EnvNet: input 24014; EnvNet-v2: input 66650; 50 classes, fc 4096; the log-mel CNN: input 20991, fc 5000). \
             Build in release mode:
               swift run -c release envnet bench
               swift run -c release envnet bench --network envnet-v2 --batch-size 32
@@ -24,7 +24,7 @@ struct Bench: ParsableCommand {
         guard let architecture = NetworkArchitecture(rawValue: network) else { throw ValidationError("--network must be envnet, envnet-v2 or logmel-cnn, not \(network)") }
         try Limits.check(batchSize, in: Limits.batchSize, option: "--batch-size")
         try Limits.check(repetitions, in: Limits.repetitions, option: "--repetitions")
-        try Limits.checkMemory(Limits.trainingBytes(network: architecture, hiddenUnits: 4096, batchSize: batchSize, classCount: 50),
+        try Limits.checkMemory(Limits.trainingBytes(network: architecture, hiddenUnits: RecipeOptions.defaultHiddenUnits(architecture), batchSize: batchSize, classCount: 50),
                                for: "a training step of --batch-size \(batchSize)")
     }
 

@@ -6,10 +6,11 @@ import Foundation
 struct Embed: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
-        abstract: "Clip embeddings (fc6 activations averaged over the voting windows) and their 2-D PCA plot.",
+        abstract: "Clip embeddings (the last hidden layer averaged over the voting windows) and their 2-D PCA plot.",
         discussion: """
-            Runs every selected clip's probability-voting windows (1.5 s, 0.2 s hop, silent windows \
-            dropped) through the network up to relu6 (fc6 after its ReLU, before dropout) and averages \
+            Runs every selected clip's probability-voting windows (EnvNet's: 1.5 s, 0.2 s hop; silent \
+            windows dropped) through the network up to its last hidden layer after ReLU, before \
+            dropout (relu6 for EnvNet, relu12 for EnvNet-v2, bn3 for the log-mel CNN) and averages \
             them: one hiddenUnits-long vector per clip (4096 for the paper's sizes). A principal \
             component analysis (LAPACK eigendecomposition of the covariance) maps them to 2-D. \
             Writes to --output: embeddings.csv (name,label,class,e0,e1,...), pca.csv \

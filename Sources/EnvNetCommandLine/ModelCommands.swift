@@ -11,7 +11,8 @@ struct Evaluate: ParsableCommand {
             Classes are matched by name: a model whose classes differ from the dataset's is refused \
             before any preprocessing, naming the missing and extra classes. The normalization and the \
             evaluation scheme are the ones the model records (older files: peak, voting); --evaluation \
-            voting (1.5 s windows, 0.2 s hop, the seed article), ten-crop (the authors' repository) \
+            voting (the network's windows: for EnvNet 1.5 s with a 0.2 s hop, the seed article; for \
+            the log-mel CNN its 0.95 s segments, half a segment apart), ten-crop (the authors' repository) \
             or both overrides the scheme. Report files (confusion_matrix.csv/.svg, \
             per_class_accuracy.csv, predictions.csv, report.json) go to --output, one subfolder per \
             scheme.
@@ -129,6 +130,16 @@ extension Evaluate {
         guard fullDataset.folds.contains(fold) else { throw ValidationError("fold \(fold) is not in the dataset (folds \(fullDataset.folds))") }
         // Every model's classes against the data's, before any preprocessing.
         for member in members { _ = try fullDataset.relabelled(as: member.description.classNames) }
+        // Drawn folds are drawn with the first model's seed and count: a model whose folds were drawn
+        // otherwise would be tested on clips it trained on, with nothing to say so.
+        for member in members.dropFirst() {
+            guard let record = member.description.dataset, record.foldsWereDrawn == true else { continue }
+            let seed = member.description.recipe?.seed ?? 0, count = record.foldCount ?? 5
+            let firstSeed = first.recipe?.seed ?? 0, firstCount = first.dataset?.foldCount ?? 5
+            if seed != firstSeed || count != firstCount {
+                throw ValidationError("\(member.name) drew its \(count) folds with seed \(seed), \(members[0].name) its \(firstCount) with seed \(firstSeed): their test folds hold different clips; train them with the same --seed and --folds")
+            }
+        }
         var reports: [EvaluationReport] = []
         for (index, member) in members.enumerated() {
             let model = member.description
@@ -186,8 +197,8 @@ struct Predict: ParsableCommand {
             rooster, crackling fire).
 
             Any WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF or W64 file at any rate, read from \
-            disk as it goes (an hour-long file takes little memory). Each file is cut into 1.5 s \
-            windows (every 0.2 s by default, the model's voting hop; --overlap-factor or \
+            disk as it goes (an hour-long file takes little memory). Each file is cut into the \
+            network's windows (EnvNet: 1.5 s every 0.2 s by default, the model's voting hop; --overlap-factor or \
             --hop-seconds change it); a window whose peak is at or below --silence-threshold \
             (in dBFS, before normalization; default the model's, -50 dBFS) is silent. The label \
             is the probability vote of the windows that sound; a file with no such window is \
@@ -415,7 +426,7 @@ struct Analyze: ParsableCommand {
         abstract: "The paper's learned-filter analysis: each pool2 filter's response to pure tones, sorted by peak frequency.",
         discussion: """
             Feeds tones over a log-spaced frequency grid through the trained network and records the \
-            mean response of each of the 40 filters after pool2. Writes filter_response.csv (sorted \
+            mean response of each filter after pool2 (40 in EnvNet). Writes filter_response.csv (sorted \
             filters x frequencies), filter_peaks.csv and filter_response.svg (a heatmap: in a trained \
             EnvNet it resembles a mel filterbank).
 

@@ -101,7 +101,7 @@ struct RecipeOptions: ParsableArguments {
     @Option(help: "EnvNet variant: official (input 24014) or seed (input 24000, padded 1-D front end). Default: official, or the --init-from model's.")
     var variant: String?
     @Option(help: "Width of the hidden fully connected layers (fc5/fc6, fc11/fc12, the log-mel CNN's fc3). Default: 4096 (5000 for logmel-cnn), or the --init-from model's.") var hiddenUnits: Int?
-    @Option(help: "Evaluation scheme: voting (1.5 s windows, 0.2 s hop) or ten-crop (default: the recipe's).") var evaluation: String?
+    @Option(help: "Evaluation scheme: voting (the network's windows and hop: 1.5 s and 0.2 s for EnvNet) or ten-crop (default: the recipe's).") var evaluation: String?
 
     func validate() throws {
         guard RecipePreset.Name(rawValue: recipeName) != nil else { throw ValidationError("--recipe must be seed or authors, not \(recipeName)") }
@@ -315,6 +315,9 @@ struct Train: ParsableCommand {
             }
         }
         let architecture = source?.network.architecture ?? recipe.network.flatMap(NetworkArchitecture.init(rawValue:)) ?? .envnet
+        if architecture == .logMelCNN, recipe.recipeName == RecipePreset.Name.authors.rawValue {
+            throw ValidationError("--recipe authors has no log-mel CNN (bc_learning_sound trains EnvNet and EnvNet-v2 only); use --recipe seed")
+        }
         let dataset = try data.dataset(seed: recipe.seed)
         // The preset, the flags over it and the resulting figures, before any long work.
         let preset = recipe.preset(network: architecture, dataset: RecipePreset.DatasetKind(layout: dataset.layout, subset: dataset.subset ?? .esc50))

@@ -87,6 +87,20 @@ struct LogMelCommandTests {
         #expect(one?.contains("--ensemble needs two or more models, got 1") == true, "\(one ?? "no error")")
         let both = OwnSoundsCommandTests.failure(["evaluate", "--data", data.path, "--weights", envnet.path, "--ensemble", envnet.path, logMel.path])
         #expect(both?.contains("give --weights or --ensemble") == true, "\(both ?? "no error")")
+        // Folds drawn with another seed hold other clips: refused before any preprocessing.
+        func drawnModel(_ name: String, seed: UInt64) throws -> URL {
+            let url = root.appendingPathComponent(name)
+            let network = LogMelCNN(configuration: LogMelCNNConfiguration(classCount: 2, hiddenUnits: 8))
+            var recipe = TrainingConfiguration()
+            recipe.seed = seed
+            let record = DatasetRecord(layout: "folders", fingerprint: "x", heldOutFold: 1, trainingClips: 2, foldCount: 2, foldsWereDrawn: true)
+            try network.save(to: url, description: ModelDescription(configuration: network.networkConfiguration, classNames: ["low", "high"],
+                                                                     recipe: recipe, dataset: record))
+            return url
+        }
+        let seeded = OwnSoundsCommandTests.failure(["evaluate", "--data", data.path, "--folds", "2",
+                                                    "--ensemble", try drawnModel("s1.safetensors", seed: 1).path, try drawnModel("s2.safetensors", seed: 2).path])
+        #expect(seeded?.contains("drew its 2 folds with seed 2") == true, "\(seeded ?? "no error")")
         let other = root.appendingPathComponent("other.safetensors")
         try LogMelCNN(configuration: LogMelCNNConfiguration(classCount: 2, hiddenUnits: 8)).save(to: other, classNames: ["low", "siren"])
         let mismatch = OwnSoundsCommandTests.failure(["evaluate", "--data", data.path, "--ensemble", envnet.path, other.path])

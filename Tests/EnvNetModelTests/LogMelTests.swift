@@ -70,8 +70,10 @@ struct LogMelTests {
         #expect(Self.spectrogram.segments(of: Array(clip[..<5000])).map(\.count) == [20991])
     }
 
-    @Test("Silence is -100 dB everywhere (the 1e-10 floor), below the -70 dB rule")
+    @Test("Silence is -100 dB everywhere (the 1e-10 floor), below the -70 dB rule; a window shorter than half a frame is padded, not refused")
     func silence() throws {
+        #expect(Self.spectrogram.decibels(of: [Float](repeating: 0.5, count: 100)).count == 60 * 2)
+        #expect(SilenceRule.meanLogMel(Self.spectrogram).loudness(of: [Float]()) == -100)
         let values = Self.spectrogram.decibels(of: [Float](repeating: 0, count: 20991))
         #expect(values.allSatisfy { abs($0 + 100) < 1e-4 })
         let rule = SilenceRule.meanLogMel(Self.spectrogram)
@@ -154,6 +156,11 @@ struct LogMelTests {
         var bare = SafeTensors(tensors: network.stateDictionary(), metadata: [:])
         let inferred = try ModelFile.load(bare, source: "bare")
         #expect(inferred.network.networkConfiguration == .logMelCNN(LogMelCNNConfiguration(classCount: 5, hiddenUnits: 16)))
+        for (key, value) in [("logmel.std", Float(1e-30)), ("logmel.std", -1), ("logmel.mean", 1e5)] {
+            var poisoned = bare
+            poisoned.tensors[key] = Tensor([value], shape: [1])
+            #expect(throws: EnvNetError.self, "\(key) = \(value)") { try ModelFile.load(poisoned, source: "bare") }
+        }
         bare.tensors["logmel.std"] = Tensor([0], shape: [1])
         #expect(throws: EnvNetError.self) { try ModelFile.load(bare, source: "bare") }
         do {
@@ -161,6 +168,25 @@ struct LogMelTests {
         } catch {
             #expect("\(error)".contains("logmel.std"))
         }
+    }
+
+    @Test("Freezing the convolutions keeps the masks on (they augment the input), while the frozen layers run in evaluation mode")
+    func freezingKeepsMasks() throws {
+        let classes: [SyntheticSoundClass] = [.siren, .rain]
+        let network = LogMelCNN(configuration: LogMelCNNConfiguration(classCount: 2, hiddenUnits: 8), seed: 1)
+        var recipe = TrainingConfiguration()
+        recipe.epochs = 1
+        recipe.batchSize = 4
+        recipe.milestones = []
+        let trainer = try Trainer(network: network, training: Self.syntheticClips(classes: classes, perClass: 2, seed: 5),
+                                  classNames: classes.map(\.name), configuration: recipe, runFolder: nil)
+        try trainer.freeze(through: "pool2")
+        var modes: [(masking: Bool, conv1: Bool, fc3: Bool)] = []
+        _ = try trainer.run { event in
+            if case .step = event { modes.append((network.masking.isTraining, network.blocks[0].convolution.isTraining, network.fc3.isTraining)) }
+        }
+        #expect(!modes.isEmpty)
+        #expect(modes.allSatisfy { $0.masking && !$0.conv1 && $0.fc3 }, "\(modes)")
     }
 
     /// Ten clips per class of four synthetic classes at 22.05 kHz, 1.5 s each.

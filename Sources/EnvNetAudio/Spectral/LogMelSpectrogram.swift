@@ -125,12 +125,17 @@ public final class LogMelSpectrogram: Sendable {
     /// The log-mel spectrogram of one segment, `[melBands, frames]` in band-major order, in dB
     /// re 1.0, with the floor at the segment's maximum − `topDecibels`.
     ///
-    /// - Parameter segment: At least `fftSize / 2 + 1` samples (reflection padding needs them);
-    ///   ``segmentLength`` samples give ``LogMelSettings/segmentFrames`` frames.
-    /// - Returns: `melBands × frameCount(sampleCount:)` values.
+    /// - Parameter segment: The samples; ``segmentLength`` samples give
+    ///   ``LogMelSettings/segmentFrames`` frames. Reflection padding needs more than `fftSize / 2`
+    ///   samples: a shorter segment is first zero-padded equally on both sides to `fftSize / 2 + 1`.
+    /// - Returns: `melBands × frameCount(sampleCount:)` values (of the padded length).
     public func decibels(of segment: UnsafeBufferPointer<Float>) -> [Float] {
         let count = segment.count, pad = settings.fftSize / 2
-        precondition(count > pad, "a segment must be longer than half an FFT frame")
+        if count <= pad {
+            let missing = pad + 1 - count
+            let padded = zeroPadded(Array(segment), leading: missing / 2, trailing: missing - missing / 2)
+            return padded.withUnsafeBufferPointer { self.decibels(of: $0) }
+        }
         let frames = frameCount(sampleCount: count), bands = settings.melBands, size = settings.fftSize
         let bins = settings.frequencyBins
         var power = [Double](repeating: 0, count: frames * bins)

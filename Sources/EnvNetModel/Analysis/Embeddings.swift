@@ -67,7 +67,8 @@ public struct EmbeddingExtractor {
         self.silenceThreshold = silenceThreshold
         // Only its window selection is used; windows are scored here, not by the evaluator.
         self.windowing = try ClipEvaluator(windowLength: network.inputLength, classCount: 1, scheme: scheme,
-                                           batchSize: batchSize, silenceThreshold: silenceThreshold) { _ in [] }
+                                           batchSize: batchSize, silenceThreshold: silenceThreshold,
+                                           silenceRule: network.silenceRule(peakThreshold: silenceThreshold)) { _ in [] }
     }
 
     /// The embedding of one clip: the layer's output averaged over the clip's windows.

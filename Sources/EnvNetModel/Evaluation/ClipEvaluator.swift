@@ -95,15 +95,17 @@ public struct ClipEvaluator {
     ///
     /// - Parameters:
     ///   - network: The network; the evaluator keeps a reference and must be the only user while it runs.
-    ///   - scheme: The windowing and voting scheme.
+    ///   - scheme: The windowing and voting scheme; nil: probability voting with the network's hop
+    ///     (``EvaluationScheme/probabilityVoting(network:)``: 3200 samples for EnvNet).
     ///   - batchSize: The most windows per forward pass (32 by default: about 3 MB of input and a
     ///     few hundred MB of activations for the official sizes).
     ///   - silenceThreshold: The silence threshold of probability voting (the network's own rule
     ///     replaces it for the log-mel CNN: see ``ClassifierNetwork/silenceRule(peakThreshold:)``).
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for an invalid scheme, batch size or threshold.
-    public init(network: any ClassifierNetwork, scheme: EvaluationScheme = .seedArticle, batchSize: Int = 32,
+    public init(network: any ClassifierNetwork, scheme: EvaluationScheme? = nil, batchSize: Int = 32,
                 silenceThreshold: Float = 0.2) throws {
         let length = network.inputLength
+        let scheme = scheme ?? .probabilityVoting(network: network.architecture)
         try self.init(windowLength: length, classCount: network.classCount, scheme: scheme,
                       batchSize: batchSize, silenceThreshold: silenceThreshold,
                       silenceRule: network.silenceRule(peakThreshold: silenceThreshold)) { windows in
@@ -367,12 +369,12 @@ public struct ClipEvaluator {
     /// the given network on `clips` under `scheme`.
     ///
     /// - Parameters:
-    ///   - clips: The validation clips (16 kHz, normalized).
-    ///   - scheme: The windowing and voting scheme.
+    ///   - clips: The validation clips (at the network's rate, normalized).
+    ///   - scheme: The windowing and voting scheme; nil: probability voting with the network's hop.
     ///   - batchSize: The most windows per forward pass.
     /// - Returns: A function from a network to its clip accuracy; it restores the network's
     ///   training mode and throws as ``accuracy(on:progress:)``.
-    public static func validation(on clips: [LabeledClip], scheme: EvaluationScheme = .seedArticle,
+    public static func validation(on clips: [LabeledClip], scheme: EvaluationScheme? = nil,
                                   batchSize: Int = 32) -> (any ClassifierNetwork) throws -> Double {
         { network in try ClipEvaluator(network: network, scheme: scheme, batchSize: batchSize).accuracy(on: clips) }
     }

@@ -58,6 +58,9 @@ public struct Ensemble {
         var order: [[Int]] = []
         for member in members {
             let names = member.description.classNames
+            guard Set(names).count == names.count else {
+                throw EnvNetError.invalidInput("\(member.name) names a class twice: \(names)")
+            }
             let missing = wanted.filter { !names.contains($0) }, extra = names.filter { !wanted.contains($0) }
             guard missing.isEmpty, extra.isEmpty, names.count == wanted.count else {
                 throw EnvNetError.invalidInput("\(member.name) knows other classes than \(first.name): missing \(missing), extra \(extra)")
@@ -82,17 +85,25 @@ public struct Ensemble {
     /// Combines the members' reports on the same clips: the mean of their clip probabilities.
     ///
     /// - Parameter reports: One report per member, in member order, over the same clips in the same
-    ///   order (each in the member's own class order).
+    ///   order (each in the member's own class order, as its ``ClipEvaluator`` made it).
     /// - Returns: The members' reports in the ensemble's class order, and the ensemble's.
-    /// - Throws: ``EnvNetError/invalidInput(_:)`` when the reports disagree on the clips or labels.
+    /// - Throws: ``EnvNetError/invalidInput(_:)`` when a report's classes are not its member's, or
+    ///   the reports disagree on the clips or labels.
     public func combine(_ reports: [EvaluationReport]) throws -> Report {
         guard reports.count == members.count else {
             throw EnvNetError.invalidInput("\(reports.count) reports for \(members.count) models")
         }
-        let aligned = try zip(reports, classOrder).map { report, order in
-            let predictions = report.predictions.map { prediction in
+        let aligned = try zip(members, zip(reports, classOrder)).map { member, entry in
+            let (report, order) = entry
+            guard report.classNames == member.description.classNames else {
+                throw EnvNetError.invalidInput("the report given for \(member.name) has the classes \(report.classNames), not the model's \(member.description.classNames)")
+            }
+            let predictions = try report.predictions.map { prediction in
+                guard prediction.probabilities.count == order.count, let trueLabel = order.firstIndex(of: prediction.trueLabel) else {
+                    throw EnvNetError.invalidInput("\(prediction.name): \(member.name) scored \(prediction.probabilities.count) classes with label \(prediction.trueLabel); the model has \(order.count)")
+                }
                 let probabilities = order.map { prediction.probabilities[$0] }
-                return ClipPrediction(name: prediction.name, trueLabel: order.firstIndex(of: prediction.trueLabel)!,
+                return ClipPrediction(name: prediction.name, trueLabel: trueLabel,
                                       probabilities: probabilities, predictedLabel: ClipEvaluator.argmax(probabilities),
                                       windowCount: prediction.windowCount)
             }

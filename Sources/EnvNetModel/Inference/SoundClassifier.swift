@@ -91,13 +91,17 @@ public final class SoundClassifier: @unchecked Sendable {
     /// - Parameters:
     ///   - network: The network; the classifier takes it over.
     ///   - classNames: One name per class.
-    ///   - scheme: The windowing and voting scheme.
-    ///   - settings: The preprocessing; its rate must be the network's.
+    ///   - scheme: The windowing and voting scheme; nil: probability voting with the network's hop
+    ///     (``EvaluationScheme/probabilityVoting(network:)``).
+    ///   - settings: The preprocessing; its rate must be the network's. Nil: peak normalization at
+    ///     the network's rate.
     ///   - batchSize: The most windows per forward pass.
     /// - Throws: ``EnvNetError/invalidInput(_:)`` for a wrong number of class names, an invalid
     ///   scheme or batch size, or a preprocessing rate other than the network's.
-    public convenience init(network: sending any ClassifierNetwork, classNames: [String], scheme: EvaluationScheme = .seedArticle,
-                            settings: PreprocessingSettings = .seedArticle, batchSize: Int = 32) throws {
+    public convenience init(network: sending any ClassifierNetwork, classNames: [String], scheme: EvaluationScheme? = nil,
+                            settings: PreprocessingSettings? = nil, batchSize: Int = 32) throws {
+        let scheme = scheme ?? .probabilityVoting(network: network.architecture)
+        let settings = settings ?? PreprocessingSettings(sampleRate: network.sampleRate)
         let description = ModelDescription(configuration: network.networkConfiguration, classNames: classNames, preprocessing: settings, evaluation: scheme)
         try self.init(network: network, classNames: classNames, scheme: scheme, settings: settings, batchSize: batchSize, description: description,
                       silenceThresholdDecibels: description.predictionSilenceThreshold)

@@ -412,8 +412,13 @@ public enum ModelFile {
                 if key.hasSuffix("running_var"), let index = values.firstIndex(where: { $0 < 0 }) {
                     return "element \(index) is \(values[index]), and a variance cannot be negative"
                 }
-                if key == "logmel.std", let index = values.firstIndex(where: { $0 <= 0 }) {
-                    return "element \(index) is \(values[index]), and a standard deviation must be positive"
+                // Features are dB within about ±200: a spread far below 1e-3 dB or a mean beyond
+                // 1000 dB would turn every input into saturated, confident garbage.
+                if key == "logmel.std", let index = values.firstIndex(where: { !($0 >= 1e-3 && $0 <= 1e3) }) {
+                    return "element \(index) is \(values[index]); a standard deviation of dB values must be in [0.001, 1000]"
+                }
+                if key == "logmel.mean", let index = values.firstIndex(where: { abs($0) > 1e3 }) {
+                    return "element \(index) is \(values[index]); a mean of dB values must be within ±1000"
                 }
                 if key == "logmel.segment_count", let index = values.firstIndex(where: { $0 < 0 }) {
                     return "element \(index) is \(values[index]), and a count cannot be negative"

@@ -135,6 +135,8 @@ public final class LogMelCNN: Module, ClassifierNetwork {
             ("dropout3", dropouts[0]), ("fc4", fc4),
         ])
         super.init()
+        // Nothing trains through the features: conv1's input gradient would be thrown away.
+        blocks[0].convolution.computesInputGradient = false
     }
 
     /// Always false: the features are not trained through, so there is no audio gradient to compute.

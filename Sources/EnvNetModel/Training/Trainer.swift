@@ -304,7 +304,8 @@ public final class Trainer {
             let started = DispatchTime.now().uptimeNanoseconds
             network.train()
             let frozen = frozenLayers
-            for leaf in network.namedLeaves() where frozen.contains(leaf.key) { leaf.module.eval() }
+            // The masks augment the input; freezing the layers after them must not switch them off.
+            for leaf in network.namedLeaves() where frozen.contains(leaf.key) && !(leaf.module is SpectrogramMasking) { leaf.module.eval() }
             let trainable = trainableParameters
             let order = builder.order(epoch: epoch)
             var lossTotal: Double = 0, correct = 0
@@ -383,7 +384,7 @@ public final class Trainer {
                 network.eval()
                 validationAccuracy = try validation(network)
                 network.train()
-                for leaf in network.namedLeaves() where frozen.contains(leaf.key) { leaf.module.eval() }
+                for leaf in network.namedLeaves() where frozen.contains(leaf.key) && !(leaf.module is SpectrogramMasking) { leaf.module.eval() }
             }
             let record = EpochRecord(
                 epoch: epoch + 1, learningRate: Double(configuration.schedule.learningRate(base: configuration.learningRate, epoch: Double(epoch))),

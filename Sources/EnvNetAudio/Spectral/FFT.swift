@@ -69,16 +69,37 @@ public struct RealFFT: Sendable {
         return (outRe, outIm)
     }
 
-    /// The non-negative-frequency half of the DFT into caller-owned memory, with no allocation
-    /// (the log-mel front end runs it for every frame).
+    /// The non-negative-frequency half of the DFT into caller-owned memory, with no allocation.
     ///
     /// - Parameters:
     ///   - input: `size` samples.
     ///   - real: Room for `size / 2 + 1` real parts.
     ///   - imaginary: Room for `size / 2 + 1` imaginary parts.
     ///   - workspace: Room for `size` doubles, overwritten.
-    public func transform(_ input: UnsafePointer<Double>, real outRe: UnsafeMutablePointer<Double>,
-                          imaginary outIm: UnsafeMutablePointer<Double>, workspace: UnsafeMutablePointer<Double>) {
+    public func transform(_ input: UnsafePointer<Double>, real: UnsafeMutablePointer<Double>,
+                          imaginary: UnsafeMutablePointer<Double>, workspace: UnsafeMutablePointer<Double>) {
+        run(input, real: real, imaginary: imaginary, workspace: workspace)
+    }
+
+    /// Four transforms at once, one per SIMD lane: `input[n]` holds sample `n` of four frames, and
+    /// `real[k]`, `imaginary[k]` receive bin `k` of each. The same arithmetic as
+    /// ``transform(_:real:imaginary:workspace:)`` lane by lane (so the same results to the last
+    /// bit); the lanes fill the vector units that one frame's scalar butterflies leave idle (the
+    /// log-mel front end runs four frames at a time).
+    ///
+    /// - Parameters:
+    ///   - input: `size` vectors.
+    ///   - real: Room for `size / 2 + 1` vectors.
+    ///   - imaginary: Room for `size / 2 + 1` vectors.
+    ///   - workspace: Room for `size` vectors, overwritten.
+    public func transform4(_ input: UnsafePointer<SIMD4<Double>>, real: UnsafeMutablePointer<SIMD4<Double>>,
+                           imaginary: UnsafeMutablePointer<SIMD4<Double>>, workspace: UnsafeMutablePointer<SIMD4<Double>>) {
+        run(input, real: real, imaginary: imaginary, workspace: workspace)
+    }
+
+    /// The transform for one value or a vector of values per position (specialised for each).
+    private func run<Lane: FourierLane>(_ input: UnsafePointer<Lane>, real outRe: UnsafeMutablePointer<Lane>,
+                                        imaginary outIm: UnsafeMutablePointer<Lane>, workspace: UnsafeMutablePointer<Lane>) {
         let half = self.half
         let re = workspace, im = workspace + half
         bitReversed.withUnsafeBufferPointer { order in
@@ -104,8 +125,8 @@ public struct RealFFT: Sendable {
                             let ti = re[b] * wi + im[b] * wr
                             re[b] = re[a] - tr
                             im[b] = im[a] - ti
-                            re[a] += tr
-                            im[a] += ti
+                            re[a] = re[a] + tr
+                            im[a] = im[a] + ti
                         }
                         start += length
                     }
@@ -121,69 +142,9 @@ public struct RealFFT: Sendable {
                     let zr = re[k == half ? 0 : k], zi = im[k == half ? 0 : k]
                     let mirror = k == 0 ? 0 : half - k
                     let cr = re[mirror], ci = -im[mirror]
-                    let evenRe = (zr + cr) / 2, evenIm = (zi + ci) / 2
-                    let oddRe = (zi - ci) / 2, oddIm = -(zr - cr) / 2
-                    let wr = cosines[k], wi = sines[k]
-                    outRe[k] = evenRe + oddRe * wr - oddIm * wi
-                    outIm[k] = evenIm + oddRe * wi + oddIm * wr
-                }
-            }
-        }
-    }
-
-    /// Four transforms at once, one per SIMD lane: `input[n]` holds sample `n` of four frames, and
-    /// `real[k]`, `imaginary[k]` receive bin `k` of each. The same arithmetic as
-    /// ``transform(_:real:imaginary:workspace:)`` lane by lane (so the same results to the last
-    /// bit); the lanes fill the vector units that one frame's scalar butterflies leave idle.
-    ///
-    /// - Parameters:
-    ///   - input: `size` vectors.
-    ///   - real: Room for `size / 2 + 1` vectors.
-    ///   - imaginary: Room for `size / 2 + 1` vectors.
-    ///   - workspace: Room for `size` vectors, overwritten.
-    public func transform4(_ input: UnsafePointer<SIMD4<Double>>, real outRe: UnsafeMutablePointer<SIMD4<Double>>,
-                           imaginary outIm: UnsafeMutablePointer<SIMD4<Double>>, workspace: UnsafeMutablePointer<SIMD4<Double>>) {
-        let half = self.half
-        let re = workspace, im = workspace + half
-        bitReversed.withUnsafeBufferPointer { order in
-            for index in 0..<half {
-                let target = order[index]
-                re[target] = input[2 * index]
-                im[target] = input[2 * index + 1]
-            }
-        }
-        stageCosines.withUnsafeBufferPointer { cosines in
-            stageSines.withUnsafeBufferPointer { sines in
-                var length = 2
-                while length <= half {
-                    let step = half / length
-                    let halfLength = length / 2
-                    var start = 0
-                    while start < half {
-                        for k in 0..<halfLength {
-                            let wr = cosines[k * step], wi = sines[k * step]
-                            let a = start + k, b = a + halfLength
-                            let tr = re[b] * wr - im[b] * wi
-                            let ti = re[b] * wi + im[b] * wr
-                            re[b] = re[a] - tr
-                            im[b] = im[a] - ti
-                            re[a] += tr
-                            im[a] += ti
-                        }
-                        start += length
-                    }
-                    length *= 2
-                }
-            }
-        }
-        unpackCosines.withUnsafeBufferPointer { cosines in
-            unpackSines.withUnsafeBufferPointer { sines in
-                for k in 0...half {
-                    let zr = re[k == half ? 0 : k], zi = im[k == half ? 0 : k]
-                    let mirror = k == 0 ? 0 : half - k
-                    let cr = re[mirror], ci = -im[mirror]
-                    let evenRe = (zr + cr) / 2, evenIm = (zi + ci) / 2
-                    let oddRe = (zi - ci) / 2, oddIm = -(zr - cr) / 2
+                    // Halving by multiplying with 0.5 is exact, as division by 2 is.
+                    let evenRe = (zr + cr) * 0.5, evenIm = (zi + ci) * 0.5
+                    let oddRe = (zi - ci) * 0.5, oddIm = -(zr - cr) * 0.5
                     let wr = cosines[k], wi = sines[k]
                     outRe[k] = evenRe + oddRe * wr - oddIm * wi
                     outIm[k] = evenIm + oddRe * wi + oddIm * wr
@@ -201,3 +162,14 @@ public struct RealFFT: Sendable {
         return zip(spectrum.real, spectrum.imaginary).map { $0 * $0 + $1 * $1 }
     }
 }
+
+/// What the FFT's butterflies need of a value: one double, or four in SIMD lanes.
+protocol FourierLane {
+    static func + (lhs: Self, rhs: Self) -> Self
+    static func - (lhs: Self, rhs: Self) -> Self
+    static func * (lhs: Self, rhs: Double) -> Self
+    static prefix func - (operand: Self) -> Self
+}
+
+extension Double: FourierLane {}
+extension SIMD4: FourierLane where Scalar == Double {}

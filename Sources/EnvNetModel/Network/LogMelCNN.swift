@@ -8,7 +8,7 @@ public struct LogMelCNNConfiguration: Codable, Sendable, Equatable, Hashable, Cu
     public var classCount: Int
     /// The width of fc3 (5000 in Piczak's network; smaller values make small test models).
     public var hiddenUnits: Int
-    /// The dropout probability after fc3 (Piczak's network drops half of its hidden units).
+    /// The dropout probability after fc3: 0, as the seed code lists the network (Piczak's own drops half of its hidden units: 0.5).
     public var dropoutProbability: Float
     /// The widest training-time frequency mask, in mel bands (0: none).
     public var frequencyMaskBands: Int
@@ -21,7 +21,7 @@ public struct LogMelCNNConfiguration: Codable, Sendable, Equatable, Hashable, Cu
     ///   - dropoutProbability: dropout after fc3.
     ///   - frequencyMaskBands: the widest frequency mask in training.
     ///   - timeMaskFrames: the widest time mask in training.
-    public init(classCount: Int = 50, hiddenUnits: Int = 5000, dropoutProbability: Float = 0.5,
+    public init(classCount: Int = 50, hiddenUnits: Int = 5000, dropoutProbability: Float = 0,
                 frequencyMaskBands: Int = 8, timeMaskFrames: Int = 6) {
         self.classCount = classCount
         self.hiddenUnits = hiddenUnits
@@ -69,7 +69,7 @@ public struct LogMelCNNConfiguration: Codable, Sendable, Equatable, Hashable, Cu
 /// pool1    max 4x3 / (1,3)    [N, 80, 1, 12]
 /// conv2    80 x (1x3)         [N, 80, 1, 10], bn2, ReLU
 /// pool2    max 1x3 / (1,3)    [N, 80, 1, 3]
-/// fc3      240 -> 5000, bn3, ReLU, dropout 0.5
+/// fc3      240 -> 5000, bn3, ReLU (dropout3: none by default)
 /// fc4      5000 -> classes    [N, classes] (logits)
 /// ```
 ///

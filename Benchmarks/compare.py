@@ -6,7 +6,9 @@ warms up, then reports the median of --repetitions timed repetitions. The table 
 over rounds, the largest peak RSS, and our/peer ratios.
 
 Usage (from the repository root):
-  python3 Benchmarks/compare.py [--network envnet|envnet-v2] [--rounds 2] [--repetitions 5] [--batch-size 64] [--markdown]
+  python3 Benchmarks/compare.py [--network envnet|envnet-v2] [--rounds 2] [--repetitions 5] [--batch-size 64] [--markdown] [--bf16-peers]
+With --bf16-peers each round also runs the peer in its bf16 setups (autocast with channels_last, eager
+and under torch.compile), and the table adds our ratio against PyTorch's best bf16 figure of each row.
 Needs a release build of envnet (built here if missing) and torch for the peer.
 """
 import argparse
@@ -45,6 +47,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--network", choices=["envnet", "envnet-v2"], default="envnet")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--bf16-peers", action="store_true", help="also PyTorch bf16 autocast + channels_last, eager and compiled")
     args = parser.parse_args()
     subprocess.run(["swift", "build", "-c", "release", "--product", "envnet"], cwd=ROOT, check=True, capture_output=True)
     ours_command = [os.path.join(ROOT, ".build", "release", "envnet"), "bench", "--json",
@@ -52,11 +55,17 @@ def main():
     peer_command = [sys.executable, os.path.join(ROOT, "Benchmarks", "pytorch_peer.py"),
                     "--repetitions", str(args.repetitions), "--batch-size", str(args.batch_size), "--network", args.network]
     ours, peer = [], []
+    bf16_setups = {"bf16 + channels_last": ["--precision", "bf16", "--channels-last"],
+                   "bf16 + channels_last + compile": ["--precision", "bf16", "--channels-last", "--compile"]} if args.bf16_peers else {}
+    bf16_runs = {name: [] for name in bf16_setups}
     for round_index in range(args.rounds):
         print(f"round {round_index + 1}/{args.rounds}: envnet bench ...", file=sys.stderr)
         ours.append(run_json(ours_command))
         print(f"round {round_index + 1}/{args.rounds}: PyTorch peer ...", file=sys.stderr)
         peer.append(run_json(peer_command))
+        for name, flags in bf16_setups.items():
+            print(f"round {round_index + 1}/{args.rounds}: PyTorch peer, {name} ...", file=sys.stderr)
+            bf16_runs[name].append(run_json(peer_command + flags))
 
     def summary(runs):
         return {
@@ -84,6 +93,16 @@ def main():
         print(f"{'measurement':38} {'EnvNet':>10} {'PyTorch':>10} {'ratio':>7}  target")
         for name, x, y, ratio, target in rows:
             print(f"{name:38} {x:>10} {y:>10} {ratio:7.2f}  {target}")
+    if bf16_setups:
+        setups = {name: summary(runs) for name, runs in bf16_runs.items()}
+        print("\nPyTorch's bf16 setups (medians over rounds):")
+        for name, figures in setups.items():
+            print(f"  {name:32} training {figures['training']:7.1f} samples/s  inference {figures['inference']:7.1f} windows/s  peak {figures['memory'] / 1e6:6.0f} MB")
+        best_training = max(setups.values(), key=lambda f: f["training"])
+        best_inference = max(setups.values(), key=lambda f: f["inference"])
+        print(f"ours (fp32) against PyTorch's best bf16: training {a['training'] / best_training['training']:.2f}x (target >= 3), "
+              f"inference {a['inference'] / best_inference['inference']:.2f}x (target >= 5), "
+              f"peak memory {a['memory'] / min(f['memory'] for f in setups.values()):.2f}x (target <= 0.75)")
     print("\nper-layer times of envnet bench (ms, last round, training mode):")
     for layer in ours[-1]["layers"]:
         print(f"  {layer['name']:10} forward {layer['forwardMilliseconds']:8.2f}  backward {layer['backwardMilliseconds']:8.2f}")

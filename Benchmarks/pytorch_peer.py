@@ -10,10 +10,16 @@ Prints one JSON object: samples/s, windows/s (medians of --repetitions after one
 process's peak resident memory. torch threads = cores (or --threads). With --layers it also times
 each convolution alone (forward, and forward + backward with respect to input and weight, training
 mode) and prints its GFLOP/s: how well the layer suits PyTorch's convolution backend.
+With --precision bf16 the forward passes run under torch.autocast("cpu", dtype=torch.bfloat16) (bf16
+convolutions and linear layers with fp32 weights, BatchNorm and loss in fp32); --channels-last puts the
+network and its input in channels_last; --compile wraps the network in torch.compile. These are the
+setups a PyTorch user picks on a CPU with AVX512-BF16 or AMX (issue 19).
 Usage: python3 Benchmarks/pytorch_peer.py [--network envnet|envnet-v2] [--batch-size 64] [--repetitions 5] [--threads N] [--layers]
+                                          [--precision fp32|bf16] [--channels-last] [--compile]
 Needs torch (CPU build: pip install 'torch==2.13.0+cpu').
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -150,6 +156,9 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--network", choices=["envnet", "envnet-v2"], default="envnet")
     parser.add_argument("--layers", action="store_true")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -157,24 +166,34 @@ def main():
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
     x = torch.rand(args.batch_size, 1, 1, 24014 if args.network == "envnet" else 66650) * 2 - 1
     labels = torch.arange(args.batch_size) % 50
+    if args.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    model = torch.compile(net) if args.compile else net
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
 
     def step():
         net.train()
         optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(net(x), labels)
+        with autocast():
+            logits = model(x)
+        loss = nn.functional.cross_entropy(logits.float(), labels)
         loss.backward()
         optimizer.step()
 
     def infer():
         net.eval()
-        with torch.no_grad():
-            net(x)
+        with torch.no_grad(), autocast():
+            model(x)
 
     training = timed(step, args.repetitions)
     inference = timed(infer, args.repetitions)
     report = {
         "implementation": f"PyTorch {torch.__version__}",
         "network": args.network,
+        "precision": args.precision,
+        "channelsLast": args.channels_last,
+        "compiled": args.compile,
         "threads": args.threads,
         "batchSize": args.batch_size,
         "repetitions": args.repetitions,

@@ -68,6 +68,31 @@ struct EnvNetBenchmark: ParsableCommand {
         let a = Tensor.uniform([size, size], in: -1..<1, generator: &generator)
         let b = Tensor.uniform([size, size], in: -1..<1, generator: &generator)
         results.append(measure(name: "sgemm 2048^3", flops: 2 * Double(size * size * size)) { _ = a.matmul(b) })
+        // bf16 operands, fp32 accumulation (issue 19's groundwork), packing of both operands included.
+        if BFloat16Matmul.hasAVX512BF16 {
+            results.append(measure(name: "bf16 gemm 2048^3 (avx512-bf16)", flops: 2 * Double(size * size * size)) {
+                _ = BFloat16Matmul.multiply(a, b, path: .avx512BF16)
+            })
+            if let packed = PackedBFloat16Matrix(b) {
+                results.append(measure(name: "bf16 gemm 2048^3, B packed once", flops: 2 * Double(size * size * size)) {
+                    _ = BFloat16Matmul.multiply(a, packed)
+                })
+            }
+            // EnvNet's fc5 forward at batch 64: [64, 7700] x W^T, W [4096, 7700] as the layer holds it.
+            let activations = Tensor.uniform([64, 7700], in: -1..<1, generator: &generator)
+            let weight = Tensor.uniform([4096, 7700], in: -1..<1, generator: &generator)
+            let fcFlops = 2 * 64 * 7700 * 4096.0
+            let weightTransposed = weight.transposed
+            results.append(measure(name: "fc5 64x7700x4096 sgemm", flops: fcFlops) { _ = activations.matmul(weightTransposed) })
+            results.append(measure(name: "fc5 64x7700x4096 bf16, packing W", flops: fcFlops) {
+                if let packed = PackedBFloat16Matrix(transposing: weight) { _ = BFloat16Matmul.multiply(activations, packed) }
+            })
+            if let packed = PackedBFloat16Matrix(transposing: weight) {
+                results.append(measure(name: "fc5 64x7700x4096 bf16, W packed", flops: fcFlops) {
+                    _ = BFloat16Matmul.multiply(activations, packed)
+                })
+            }
+        }
 
         for shape in ConvolutionShape.envNet(batch: batch) {
             let input = Tensor.uniform(shape.input, in: -1..<1, generator: &generator)
@@ -112,7 +137,7 @@ struct EnvNetBenchmark: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print("OpenBLAS kernel family: \(report.kernelFamily)\(report.switchedToAVX512 ? " (switched by EnvNet)" : ""), workers: \(report.workers), batch: \(batch)")
+            print("OpenBLAS kernel family: \(BLASRuntime.kernelFamilyDescription), workers: \(report.workers), batch: \(batch)")
             print("measurement".padding(toLength: 34, withPad: " ", startingAt: 0) + "      ms   GFLOP/s  of ceiling")
             for row in report.measurements {
                 print(row.name.padding(toLength: 34, withPad: " ", startingAt: 0)

@@ -36,7 +36,7 @@ struct Bench: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
-        print("\(report.configuration), batch \(report.batchSize), OpenBLAS \(report.kernelFamily), \(report.workers) workers")
+        print("\(report.configuration), batch \(report.batchSize), OpenBLAS \(report.kernelFamily)\(BLASRuntime.forcedKernelFamily != nil ? " (forced by OPENBLAS_CORETYPE)" : ""), \(report.workers) workers")
         print(String(format: "training step:  %8.1f samples/s", report.trainingSamplesPerSecond))
         print(String(format: "inference:      %8.1f windows/s", report.inferenceWindowsPerSecond))
         print(String(format: "peak memory:    %8.0f MB", Double(report.peakResidentBytes) / 1e6))

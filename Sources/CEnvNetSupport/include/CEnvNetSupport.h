@@ -1,6 +1,8 @@
 #ifndef CENVNET_SUPPORT_H
 #define CENVNET_SUPPORT_H
 
+#include <stdint.h>
+
 /// Chooses OpenBLAS's fastest kernel family for this CPU, once, before any BLAS call.
 ///
 /// OpenBLAS 0.3.21 (Debian 12) does not recognise AVX-512 on AMD Zen 4 and falls back to its
@@ -57,5 +59,29 @@ int envnet_winograd_convolution(const float *input, long width, int inputChannel
 int envnet_front_end_forward(const float *audio, long audioLength, const float *conv1Weights, const float *conv1Shift,
                              int c1, const float *conv2Transformed, const float *conv2Shift, int c2, long padding,
                              long poolSize, long firstCell, long cellCount, float *output, long outputChannelStride);
+
+
+// bf16 matrix products with fp32 accumulation (BFloat16GEMM.c). K is packed in pairs.
+/// 1 when this CPU has AVX-512 with AVX512-BF16.
+int envnet_bf16_gemm_available(void);
+/// fp32 to bf16, rounded to nearest with ties to even (NaN stays NaN).
+uint16_t envnet_float_to_bf16(float value);
+/// bf16 to fp32 (exact).
+float envnet_bf16_to_float(uint16_t value);
+/// ceil(k / 2).
+long envnet_bf16_pair_count(long k);
+/// uint16 values of B [k, n] packed in panels of 32 columns.
+long envnet_bf16_packed_b_count(long k, long n);
+/// Packs rows firstRow ..< firstRow + rowCount of A [m, k] (row-major, rows rowStride apart) as
+/// m x pairs uint32, or 32-column panels of B [k, n] (row-major) as 64 bf16 per pair; vectorised,
+/// for a range so that callers run them in parallel. Return 0 (and do nothing) without AVX512-BF16.
+int envnet_bf16_pack_a_rows(const float *a, long rowStride, long m, long k, uint32_t *packed, long firstRow, long rowCount);
+int envnet_bf16_pack_b_panels(const float *b, long rowStride, long k, long n, uint16_t *packed, long firstPanel, long panelCount);
+/// The panels of B = W^T for W [n, k] (row-major, rows rowStride apart): a linear layer's weight.
+int envnet_bf16_pack_bt_panels(const float *w, long rowStride, long k, long n, uint16_t *packed, long firstPanel, long panelCount);
+/// C[r][col] (+)= sum_j A[r][j] B[j][col] for rows firstRow ..< firstRow + rowCount and the given
+/// 32-column panels; returns 0 (and does nothing) when the CPU has no AVX512-BF16.
+int envnet_bf16_gemm(long m, long n, long k, const uint32_t *packedA, const uint16_t *packedB, float *c, long ldc, int accumulate,
+                     long firstRow, long rowCount, long firstPanel, long panelCount);
 
 #endif

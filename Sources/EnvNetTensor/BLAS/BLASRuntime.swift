@@ -39,6 +39,21 @@ public enum BLASRuntime {
     /// True when the CPU supports the AVX-512 subsets OpenBLAS's SkylakeX kernels need.
     public static var cpuHasAVX512: Bool { envnet_cpu_has_avx512() != 0 }
 
+    /// The kernel family `OPENBLAS_CORETYPE` forces, or nil. The user's choice wins over the
+    /// AVX-512 correction, so `OPENBLAS_CORETYPE=Haswell` on an AVX-512 CPU keeps the AVX2 kernels
+    /// (seen in one workplace's environment: fp32 sgemm at half the rate). Reports show it.
+    public static var forcedKernelFamily: String? {
+        guard let value = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// The kernel family with how it was chosen, for reports: `Haswell (forced by OPENBLAS_CORETYPE)`.
+    public static var kernelFamilyDescription: String {
+        let family = kernelFamily
+        if forcedKernelFamily != nil { return family + " (forced by OPENBLAS_CORETYPE)" }
+        return switchedToAVX512 ? family + " (switched by EnvNet)" : family
+    }
+
     /// Peak resident memory of this process, in bytes.
     public static var peakResidentBytes: Int { Int(envnet_peak_resident_bytes()) }
 }

@@ -1,0 +1,241 @@
+// Matrix products with bf16 operands and fp32 accumulation (what PyTorch's bf16 autocast does for
+// linear layers), by AVX512-BF16's vdpbf16ps: each instruction multiplies 16 pairs of bf16 values
+// and adds both products of a pair to one fp32 lane, twice the multiply-adds of an fp32 FMA.
+// Debian's OpenBLAS 0.3.21 exports no cblas_sbgemm, so the kernel is ours. It is compiled for
+// AVX512-BF16 function by function (no package flags); callers check envnet_bf16_gemm_available().
+//
+// Layouts. K is taken in pairs (an odd K gets a zero partner). A is packed as one uint32 per row and
+// pair: (bf16(A[r][2p]) | bf16(A[r][2p+1]) << 16), rows of ceil(K/2). B is packed in panels of 32
+// columns: for each pair p, 64 bf16 values, column j's two at 2j and 2j+1; columns past N are zero.
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "CEnvNetSupport.h"
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define ENVNET_HAS_BF16_PATH 1
+#include <immintrin.h>
+#define ENVNET_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#else
+#define ENVNET_HAS_BF16_PATH 0
+#endif
+
+enum { panelWidth = 32, rowBlock = 8 };
+
+int envnet_bf16_gemm_available(void) {
+#if ENVNET_HAS_BF16_PATH
+    __builtin_cpu_init();
+    return envnet_cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+uint16_t envnet_float_to_bf16(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    // A NaN stays a (quiet) NaN; everything else rounds to nearest, ties to even.
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x0040u);
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)(bits >> 16);
+}
+
+float envnet_bf16_to_float(uint16_t value) {
+    uint32_t bits = (uint32_t)value << 16;
+    float result;
+    memcpy(&result, &bits, sizeof result);
+    return result;
+}
+
+long envnet_bf16_pair_count(long k) { return (k + 1) / 2; }
+
+long envnet_bf16_packed_b_count(long k, long n) {
+    return ((n + panelWidth - 1) / panelWidth) * envnet_bf16_pair_count(k) * 2 * panelWidth;
+}
+
+#if ENVNET_HAS_BF16_PATH
+
+// `rows` rows (at most 8) of one 32-column panel: 2 x rows accumulators stay in registers.
+ENVNET_BF16 static inline __attribute__((always_inline)) void
+block(int rows, long pairs, const uint32_t *a, const uint16_t *panel, float *c, long ldc, int columns, int accumulate) {
+    __m512 sums[rowBlock][2];
+    for (int r = 0; r < rowBlock; r++) sums[r][0] = sums[r][1] = _mm512_setzero_ps();
+    for (long p = 0; p < pairs; p++) {
+        __m512bh left = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * 2 * panelWidth));
+        __m512bh right = (__m512bh)_mm512_loadu_si512((const void *)(panel + p * 2 * panelWidth + panelWidth));
+        for (int r = 0; r < rows; r++) {
+            __m512bh pair = (__m512bh)_mm512_set1_epi32((int)a[r * pairs + p]);
+            sums[r][0] = _mm512_dpbf16_ps(sums[r][0], pair, left);
+            sums[r][1] = _mm512_dpbf16_ps(sums[r][1], pair, right);
+        }
+    }
+    __mmask16 first = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1u);
+    __mmask16 second = columns >= 32 ? (__mmask16)0xffff : columns <= 16 ? (__mmask16)0 : (__mmask16)((1u << (columns - 16)) - 1u);
+    for (int r = 0; r < rows; r++) {
+        float *row = c + r * ldc;
+        __m512 low = sums[r][0], high = sums[r][1];
+        if (accumulate) {
+            low = _mm512_add_ps(low, _mm512_maskz_loadu_ps(first, row));
+            high = _mm512_add_ps(high, _mm512_maskz_loadu_ps(second, row + 16));
+        }
+        _mm512_mask_storeu_ps(row, first, low);
+        _mm512_mask_storeu_ps(row + 16, second, high);
+    }
+}
+
+ENVNET_BF16 static void run(long m, long n, long k, const uint32_t *packedA, const uint16_t *packedB, float *c, long ldc,
+                            int accumulate, long firstRow, long rowCount, long firstPanel, long panelCount) {
+    long pairs = envnet_bf16_pair_count(k);
+    for (long panel = firstPanel; panel < firstPanel + panelCount; panel++) {
+        const uint16_t *b = packedB + panel * pairs * 2 * panelWidth;
+        long column = panel * panelWidth;
+        int columns = (int)(n - column < panelWidth ? n - column : panelWidth);
+        for (long r = firstRow; r < firstRow + rowCount && r < m; r += rowBlock) {
+            long left = firstRow + rowCount - r < m - r ? firstRow + rowCount - r : m - r;
+            int rows = (int)(left < rowBlock ? left : rowBlock);
+            const uint32_t *a = packedA + r * pairs;
+            float *out = c + r * ldc + column;
+            // Constant row counts let the compiler keep every accumulator in a register.
+            switch (rows) {
+            case 8: block(8, pairs, a, b, out, ldc, columns, accumulate); break;
+            case 7: block(7, pairs, a, b, out, ldc, columns, accumulate); break;
+            case 6: block(6, pairs, a, b, out, ldc, columns, accumulate); break;
+            case 5: block(5, pairs, a, b, out, ldc, columns, accumulate); break;
+            case 4: block(4, pairs, a, b, out, ldc, columns, accumulate); break;
+            case 3: block(3, pairs, a, b, out, ldc, columns, accumulate); break;
+            case 2: block(2, pairs, a, b, out, ldc, columns, accumulate); break;
+            default: block(1, pairs, a, b, out, ldc, columns, accumulate); break;
+            }
+        }
+    }
+}
+
+// Packing with the conversion instruction (VCVTNE2PS2BF16: round to nearest even, as
+// envnet_float_to_bf16, except that it flushes denormal inputs to zero, as VDPBF16PS does anyway).
+ENVNET_BF16 static void pack_a_fast(const float *a, long rowStride, long m, long k, uint32_t *packed, long firstRow, long rowCount) {
+    long pairs = envnet_bf16_pair_count(k);
+    for (long r = firstRow; r < firstRow + rowCount && r < m; r++) {
+        const float *row = a + r * rowStride;
+        uint16_t *out = (uint16_t *)(packed + r * pairs);
+        long j = 0;
+        for (; j + 32 <= k; j += 32) {
+            __m512bh values = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + j + 16), _mm512_loadu_ps(row + j));
+            _mm512_storeu_si512((void *)(out + j), (__m512i)values);
+        }
+        for (; j < k; j++) out[j] = envnet_float_to_bf16(row[j]);
+        if (k % 2) out[k] = 0;
+    }
+}
+
+ENVNET_BF16 static void pack_b_fast(const float *b, long rowStride, long k, long n, uint16_t *packed, long firstPanel, long panelCount) {
+    long pairs = envnet_bf16_pair_count(k);
+    // Interleaves row 2p (values 0-31) with row 2p+1 (32-63): column j's pair at 2j, 2j+1.
+    __m512i lowIndex, highIndex;
+    {
+        short low[32], high[32];
+        for (int j = 0; j < 16; j++) {
+            low[2 * j] = (short)j; low[2 * j + 1] = (short)(32 + j);
+            high[2 * j] = (short)(16 + j); high[2 * j + 1] = (short)(48 + j);
+        }
+        lowIndex = _mm512_loadu_si512((const void *)low);
+        highIndex = _mm512_loadu_si512((const void *)high);
+    }
+    for (long panel = firstPanel; panel < firstPanel + panelCount; panel++) {
+        long column = panel * panelWidth;
+        long columns = n - column < panelWidth ? n - column : panelWidth;
+        __mmask16 first = columns >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << columns) - 1u);
+        __mmask16 second = columns >= 32 ? (__mmask16)0xffff : columns <= 16 ? (__mmask16)0 : (__mmask16)((1u << (columns - 16)) - 1u);
+        uint16_t *destination = packed + panel * pairs * 2 * panelWidth;
+        for (long p = 0; p < pairs; p++) {
+            const float *even = b + (2 * p) * rowStride + column;
+            __m512bh top = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(second, even + 16), _mm512_maskz_loadu_ps(first, even));
+            __m512bh bottom = (__m512bh)_mm512_setzero_si512();
+            if (2 * p + 1 < k) {
+                const float *odd = even + rowStride;
+                bottom = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(second, odd + 16), _mm512_maskz_loadu_ps(first, odd));
+            }
+            _mm512_storeu_si512((void *)(destination + p * 2 * panelWidth),
+                                _mm512_permutex2var_epi16((__m512i)top, lowIndex, (__m512i)bottom));
+            _mm512_storeu_si512((void *)(destination + p * 2 * panelWidth + panelWidth),
+                                _mm512_permutex2var_epi16((__m512i)top, highIndex, (__m512i)bottom));
+        }
+    }
+}
+
+// B given transposed, as W [n, k] with B = W^T (a linear layer's weight): column j of B is row j of
+// W, whose pairs are adjacent, so each row converts as A's do and its pairs go to the panel's slot j.
+ENVNET_BF16 static int pack_bt_fast(const float *w, long rowStride, long k, long n, uint16_t *packed, long firstPanel, long panelCount) {
+    long pairs = envnet_bf16_pair_count(k);
+    uint16_t *row = malloc((size_t)(2 * pairs + 32) * sizeof *row);
+    if (!row) return 0;
+    for (long panel = firstPanel; panel < firstPanel + panelCount; panel++) {
+        uint32_t *destination = (uint32_t *)(packed + panel * pairs * 2 * panelWidth);
+        for (long jj = 0; jj < panelWidth; jj++) {
+            long column = panel * panelWidth + jj;
+            if (column >= n) {
+                for (long p = 0; p < pairs; p++) destination[p * panelWidth + jj] = 0;
+                continue;
+            }
+            const float *source = w + column * rowStride;
+            long j = 0;
+            for (; j + 32 <= k; j += 32) {
+                __m512bh values = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(source + j + 16), _mm512_loadu_ps(source + j));
+                _mm512_storeu_si512((void *)(row + j), (__m512i)values);
+            }
+            for (; j < k; j++) row[j] = envnet_float_to_bf16(source[j]);
+            if (k % 2) row[k] = 0;
+            const uint32_t *rowPairs = (const uint32_t *)row;
+            for (long p = 0; p < pairs; p++) destination[p * panelWidth + jj] = rowPairs[p];
+        }
+    }
+    free(row);
+    return 1;
+}
+
+#endif
+
+int envnet_bf16_pack_bt_panels(const float *w, long rowStride, long k, long n, uint16_t *packed, long firstPanel, long panelCount) {
+#if ENVNET_HAS_BF16_PATH
+    if (!envnet_bf16_gemm_available()) return 0;
+    return pack_bt_fast(w, rowStride, k, n, packed, firstPanel, panelCount);
+#else
+    (void)w; (void)rowStride; (void)k; (void)n; (void)packed; (void)firstPanel; (void)panelCount;
+    return 0;
+#endif
+}
+
+int envnet_bf16_pack_a_rows(const float *a, long rowStride, long m, long k, uint32_t *packed, long firstRow, long rowCount) {
+#if ENVNET_HAS_BF16_PATH
+    if (!envnet_bf16_gemm_available()) return 0;
+    pack_a_fast(a, rowStride, m, k, packed, firstRow, rowCount);
+    return 1;
+#else
+    (void)a; (void)rowStride; (void)m; (void)k; (void)packed; (void)firstRow; (void)rowCount;
+    return 0;
+#endif
+}
+
+int envnet_bf16_pack_b_panels(const float *b, long rowStride, long k, long n, uint16_t *packed, long firstPanel, long panelCount) {
+#if ENVNET_HAS_BF16_PATH
+    if (!envnet_bf16_gemm_available()) return 0;
+    pack_b_fast(b, rowStride, k, n, packed, firstPanel, panelCount);
+    return 1;
+#else
+    (void)b; (void)rowStride; (void)k; (void)n; (void)packed; (void)firstPanel; (void)panelCount;
+    return 0;
+#endif
+}
+
+int envnet_bf16_gemm(long m, long n, long k, const uint32_t *packedA, const uint16_t *packedB, float *c, long ldc, int accumulate,
+                     long firstRow, long rowCount, long firstPanel, long panelCount) {
+#if ENVNET_HAS_BF16_PATH
+    if (!envnet_bf16_gemm_available()) return 0;
+    run(m, n, k, packedA, packedB, c, ldc, accumulate, firstRow, rowCount, firstPanel, panelCount);
+    return 1;
+#else
+    (void)m; (void)n; (void)k; (void)packedA; (void)packedB; (void)c; (void)ldc; (void)accumulate;
+    (void)firstRow; (void)rowCount; (void)firstPanel; (void)panelCount;
+    return 0;
+#endif
+}

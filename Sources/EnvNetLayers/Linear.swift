@@ -82,12 +82,42 @@ public final class Linear: Module, Layer {
         return Array(inputShape.dropLast()) + [outputCount]
     }
 
+    /// The weight in bf16, packed for ``BFloat16Matmul``, and the weight version it was packed from.
+    private var packedWeight: (version: UInt64, matrix: PackedBFloat16Matrix)?
+
+    /// The packed bf16 weight when evaluation-mode products run in bf16 on this CPU, repacked only
+    /// when the weight changed.
+    private func bfloat16Weight() -> PackedBFloat16Matrix? {
+        guard !isTraining, ExecutionOptions.current.linearPrecision == .bfloat16, BFloat16Matmul.hasAVX512BF16 else { return nil }
+        if let packedWeight, packedWeight.version == weight.version { return packedWeight.matrix }
+        guard let matrix = PackedBFloat16Matrix(transposing: weight.value) else { return nil }
+        packedWeight = (weight.version, matrix)
+        return matrix
+    }
+
     /// `x · weightᵀ + bias`. `[N, in] -> [N, out]`
+    ///
+    /// In evaluation mode with ``ExecutionOptions/linearPrecision`` bf16 on a CPU with AVX512-BF16
+    /// the product has bf16 operands and fp32 sums; the bias is added in fp32.
     /// - Parameter input: a batch `[N, in]` (or `[..., in]`).
     public func forward(_ input: Tensor) -> Tensor {
         checkInput(input.shape)
         let input = input.contiguous()
         let rows = input.count / inputCount
+        if rows > 0, let packed = bfloat16Weight() {
+            var product = BFloat16Matmul.multiply(input.reshaped([rows, inputCount]), packed)
+            if let biasValue = bias?.value.contiguous() {
+                product.withUnsafeMutableBufferPointer { values in
+                    biasValue.withUnsafeBufferPointer { b in
+                        for row in 0..<rows {
+                            for column in 0..<outputCount { values[row * outputCount + column] += b[column] }
+                        }
+                    }
+                }
+            }
+            cachedInput = nil
+            return product.reshaped(Array(input.shape.dropLast()) + [outputCount])
+        }
         prepare(&output, shape: Array(input.shape.dropLast()) + [outputCount])
         let weightValue = weight.value.contiguous(), biasValue = bias?.value.contiguous()
         let y = output.writePointer

@@ -30,6 +30,18 @@ public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
     /// convolution of the input's phases (``PolyphaseConvolution``, its conv1 and conv2). False
     /// means whole-kernel im2col everywhere.
     public var usesConvolutionRewrites: Bool = true
+    /// The precision of the fully connected layers' products in evaluation mode: fp32 (the
+    /// default), or bf16 operands with fp32 accumulation (``BFloat16Matmul``) where the CPU has
+    /// AVX512-BF16, fp32 elsewhere. Groundwork of issue 19: training and the convolutions stay fp32.
+    public var linearPrecision: Precision = .float32
+
+    /// The operand precision of a matrix product.
+    public enum Precision: String, Sendable, Equatable, CaseIterable {
+        /// fp32 operands and sums.
+        case float32 = "fp32"
+        /// bf16 operands, fp32 sums (PyTorch's bf16 autocast).
+        case bfloat16 = "bf16"
+    }
     /// Output positions times rows per im2col column tile, which sets the tile width (about 1 MB
     /// of columns by default); for tuning only, at least 1024.
     public var convolutionTileElements: Int

@@ -154,11 +154,12 @@ struct Features: ParsableCommand {
         var silent: [Int] = []
         for (index, segment) in segments.enumerated() {
             let decibels = spectrogram.decibels(of: segment)
-            if decibels.reduce(0, { $0 + Double($1) }) / Double(decibels.count) < settings.silenceDecibels { silent.append(index) }
+            if spectrogram.isSilent(decibels: decibels) { silent.append(index) }
             values += decibels
         }
-        let starts = samples.count <= settings.segmentLength ? [0] : spectrogram.segmentStarts(sampleCount: samples.count)
-        let encoder = JSONEncoder.sortedForMetadata
+        let starts = spectrogram.segmentStarts(sampleCount: samples.count)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys  // the same metadata bytes from run to run
         let metadata: [String: String] = [
             "envnet.features": "log-mel",
             "envnet.feature_settings": String(decoding: try encoder.encode(settings), as: UTF8.self),
@@ -172,14 +173,5 @@ struct Features: ParsableCommand {
         let duration = Double(samples.count) / Double(settings.sampleRate)
         print(String(format: "%@: %.2f s at %d Hz -> log_mel [%d, %d, %d] (%d silent) in %@", terminalSafe(file), duration, settings.sampleRate,
                      segments.count, bands, frames, silent.count, terminalSafe(output)))
-    }
-}
-
-extension JSONEncoder {
-    /// Sorted keys, for metadata that must not change from run to run.
-    static var sortedForMetadata: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return encoder
     }
 }

@@ -81,3 +81,14 @@ public func zeroPadded(_ samples: [Float], leading: Int, trailing: Int) -> [Floa
     result.replaceSubrange(leading..<(leading + samples.count), with: samples)
     return result
 }
+
+/// Zeros added equally before and after (one more after when the count is odd) up to `length`.
+///
+/// - Parameters:
+///   - samples: The samples, at most `length` of them.
+///   - length: The length of the result.
+/// - Returns: The samples centred in `length` samples.
+public func centredZeroPadded(_ samples: [Float], toLength length: Int) -> [Float] {
+    let missing = length - samples.count
+    return zeroPadded(samples, leading: missing / 2, trailing: missing - missing / 2)
+}

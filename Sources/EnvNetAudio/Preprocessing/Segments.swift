@@ -74,8 +74,7 @@ public struct SegmentSampler: Sendable {
     /// - Parameter segment: The samples.
     /// - Returns: `true` when `max |x| <= silenceThreshold` (or the log-mel rule says so).
     public func isSilent(_ segment: some Collection<Float>) -> Bool {
-        if silenceRule == nil { return !segment.contains { abs($0) > silenceThreshold } }
-        return rule.isSilent(loudness: rule.loudness(of: segment))
+        rule.isSilent(loudness: rule.loudness(of: segment))
     }
 
     /// Draws a random non-silent crop of `length` samples.
@@ -186,8 +185,5 @@ public struct SegmentSampler: Sendable {
         }
     }
 
-    private func centredPadding(_ samples: [Float]) -> [Float] {
-        let missing = length - samples.count
-        return zeroPadded(samples, leading: missing / 2, trailing: missing - missing / 2)
-    }
+    private func centredPadding(_ samples: [Float]) -> [Float] { centredZeroPadded(samples, toLength: length) }
 }

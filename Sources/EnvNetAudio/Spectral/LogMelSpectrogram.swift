@@ -132,9 +132,7 @@ public final class LogMelSpectrogram: Sendable {
     public func decibels(of segment: UnsafeBufferPointer<Float>) -> [Float] {
         let count = segment.count, pad = settings.fftSize / 2
         if count <= pad {
-            let missing = pad + 1 - count
-            let padded = zeroPadded(Array(segment), leading: missing / 2, trailing: missing - missing / 2)
-            return padded.withUnsafeBufferPointer { self.decibels(of: $0) }
+            return centredZeroPadded(Array(segment), toLength: pad + 1).withUnsafeBufferPointer { self.decibels(of: $0) }
         }
         let frames = frameCount(sampleCount: count), bands = settings.melBands, size = settings.fftSize
         let bins = settings.frequencyBins
@@ -202,27 +200,29 @@ public final class LogMelSpectrogram: Sendable {
     /// Where a clip's segments start: every ``LogMelSettings/segmentHop`` samples while a whole
     /// segment fits; a clip no longer than one segment has one segment at 0 (padded by ``segments(of:)``).
     public func segmentStarts(sampleCount: Int) -> [Int] {
-        let length = settings.segmentLength
-        guard sampleCount > length else { return [0] }
-        return Array(stride(from: 0, through: sampleCount - length, by: settings.segmentHop))
+        SegmentSampler(length: settings.segmentLength).windowStarts(sampleCount: sampleCount, hop: settings.segmentHop)
     }
 
     /// The segments of a clip: ``segmentStarts(sampleCount:)``, each ``LogMelSettings/segmentLength``
     /// samples; a shorter clip is zero-padded equally on both sides into one segment.
     public func segments(of samples: [Float]) -> [[Float]] {
         let length = settings.segmentLength
-        if samples.count <= length {
-            let missing = length - samples.count
-            return [zeroPadded(samples, leading: missing / 2, trailing: missing - missing / 2)]
-        }
+        if samples.count <= length { return [centredZeroPadded(samples, toLength: length)] }
         return segmentStarts(sampleCount: samples.count).map { Array(samples[$0..<($0 + length)]) }
     }
 
     /// The mean of a segment's log-mel values (dB re 1.0); below ``LogMelSettings/silenceDecibels``
     /// the segment is silent.
     public func meanDecibels(of segment: some Collection<Float>) -> Double {
-        let values = decibels(of: segment)
-        return values.reduce(0) { $0 + Double($1) } / Double(max(values.count, 1))
+        Self.mean(of: decibels(of: segment))
+    }
+
+    /// Whether a segment whose log-mel values are `decibels` is silent: their mean is below
+    /// ``LogMelSettings/silenceDecibels``.
+    public func isSilent(decibels: [Float]) -> Bool { Self.mean(of: decibels) < settings.silenceDecibels }
+
+    static func mean(of values: [Float]) -> Double {
+        values.reduce(0) { $0 + Double($1) } / Double(max(values.count, 1))
     }
 
     /// Deltas along time of a `[bands, frames]` array (torchaudio's `compute_deltas` with

@@ -231,6 +231,29 @@ public protocol ClassifierNetwork: Module, LayerChain {
 }
 
 extension ClassifierNetwork {
+    /// Runs the layers up to and including the one named `layerName` (for example `pool2` for the
+    /// learned-filter analysis, ``NetworkArchitecture/embeddingLayerName`` for embeddings, `logmel`
+    /// for the log-mel CNN's features). `[N, 1, 1, L] -> that layer's output`
+    public func features(_ input: Tensor, upTo layerName: String) -> Tensor {
+        TensorError.check {
+            guard layerNames.contains(layerName) else {
+                throw TensorError.invalidArgument(operation: "\(type(of: self)).features", message: "no layer named \(layerName)")
+            }
+        }
+        return forwardLayers(input, through: layerName)
+    }
+
+    /// Runs the backward pass only through the layers after `layerName`, for fine-tuning with a
+    /// frozen front: those layers run in evaluation mode and keep nothing for a backward pass.
+    /// `[N, classes] -> gradient at the output of layerName`
+    /// - Parameters:
+    ///   - gradientOutput: The gradient of the loss with respect to the logits.
+    ///   - layerName: The last frozen layer; nil runs the whole backward pass.
+    public func backward(_ gradientOutput: Tensor, stoppingAfter layerName: String?) -> Tensor {
+        guard let layerName, layerNames.contains(layerName) else { return backward(gradientOutput) }
+        return backwardLayers(gradientOutput, stoppingAfter: layerName)
+    }
+
     public var randomLayers: [any SampleKeyedRandomness] { dropouts }
     public func silenceRule(peakThreshold: Float) -> SilenceRule { .peak(threshold: peakThreshold) }
     public func prepareForTraining(on clips: [LabeledClip]) {}

@@ -208,17 +208,6 @@ public final class EnvNet: Module, ClassifierNetwork {
         }
     }
 
-    /// Runs the layers up to and including the one named `layerName` (for example `pool2` for the
-    /// learned-filter analysis, `relu6` for embeddings). `[N, 1, 1, L] -> that layer's output`
-    public func features(_ input: Tensor, upTo layerName: String) -> Tensor {
-        TensorError.check {
-            guard layerNames.contains(layerName) else {
-                throw TensorError.invalidArgument(operation: "EnvNet.features", message: "no layer named \(layerName)")
-            }
-        }
-        return forwardLayers(input, through: layerName)
-    }
-
     // MARK: - Weights
 
     /// Metadata keys of saved weights.
@@ -261,16 +250,6 @@ public final class EnvNet: Module, ClassifierNetwork {
         return (envnet, description)
     }
 
-    /// Runs the backward pass only through the layers after `layerName`, for fine-tuning with a
-    /// frozen front: those layers run in evaluation mode and keep nothing for a backward pass.
-    /// `[N, classes] -> gradient at the output of layerName`
-    /// - Parameters:
-    ///   - gradientOutput: The gradient of the loss with respect to the logits.
-    ///   - layerName: The last frozen layer; nil runs the whole backward pass.
-    public func backward(_ gradientOutput: Tensor, stoppingAfter layerName: String?) -> Tensor {
-        guard let layerName, layerNames.contains(layerName) else { return backward(gradientOutput) }
-        return backwardLayers(gradientOutput, stoppingAfter: layerName)
-    }
 }
 
 extension EnvNet {

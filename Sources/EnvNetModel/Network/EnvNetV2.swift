@@ -182,21 +182,4 @@ public final class EnvNetV2: Module, ClassifierNetwork {
     public func backward(_ gradientOutput: Tensor) -> Tensor {
         backwardLayers(gradientOutput)
     }
-
-    /// Runs the layers up to and including the one named `layerName` (`relu12` for embeddings).
-    public func features(_ input: Tensor, upTo layerName: String) -> Tensor {
-        TensorError.check {
-            guard layerNames.contains(layerName) else {
-                throw TensorError.invalidArgument(operation: "EnvNetV2.features", message: "no layer named \(layerName)")
-            }
-        }
-        return forwardLayers(input, through: layerName)
-    }
-
-    /// Runs the backward pass only through the layers after `layerName` (nil: all of them).
-    /// `[N, classes] -> gradient at the output of layerName`
-    public func backward(_ gradientOutput: Tensor, stoppingAfter layerName: String?) -> Tensor {
-        guard let layerName, layerNames.contains(layerName) else { return backward(gradientOutput) }
-        return backwardLayers(gradientOutput, stoppingAfter: layerName)
-    }
 }

@@ -173,21 +173,6 @@ public final class LogMelCNN: Module, ClassifierNetwork {
     /// `[N, classes] -> [N, 1, 1, 20991]` (zeros)
     public func backward(_ gradientOutput: Tensor) -> Tensor { backwardLayers(gradientOutput) }
 
-    /// Runs the layers up to and including `layerName` (`bn3` for embeddings, `logmel` for the features).
-    public func features(_ input: Tensor, upTo layerName: String) -> Tensor {
-        TensorError.check {
-            guard layerNames.contains(layerName) else {
-                throw TensorError.invalidArgument(operation: "LogMelCNN.features", message: "no layer named \(layerName)")
-            }
-        }
-        return forwardLayers(input, through: layerName)
-    }
-
-    public func backward(_ gradientOutput: Tensor, stoppingAfter layerName: String?) -> Tensor {
-        guard let layerName, layerNames.contains(layerName) else { return backward(gradientOutput) }
-        return backwardLayers(gradientOutput, stoppingAfter: layerName)
-    }
-
     /// Segments whose mean log-mel level is below -70 dB are silent.
     public func silenceRule(peakThreshold: Float) -> SilenceRule { .meanLogMel(frontEnd.spectrogram) }
 

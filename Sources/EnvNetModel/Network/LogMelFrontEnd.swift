@@ -23,6 +23,8 @@ public final class LogMelFrontEnd: Module, Layer {
     /// How many segments the statistics came from (`[1]`; 0: not fitted).
     public let segmentCount: Buffer
     private var cachedInputShape: [Int]?
+    /// The zeros ``backward(_:)`` returns, kept between steps (a batch of audio is 5 MB at 64 windows).
+    private var zeroGradient = Tensor.zeros([0])
 
     /// - Parameter settings: The features (torchaudio's of the log-mel CNN by default).
     public init(settings: LogMelSettings = LogMelSettings()) {
@@ -82,7 +84,9 @@ public final class LogMelFrontEnd: Module, Layer {
             fatalError("\(layerDescription).backward called without a training-mode forward pass")
         }
         cachedInputShape = nil
-        return Tensor.zeros(shape)
+        // Nothing writes into it (tensors copy on write), so the same zeros serve every step.
+        if zeroGradient.shape != shape { zeroGradient = Tensor.zeros(shape) }
+        return zeroGradient
     }
 
     /// Sets the mean and standard deviation to those of every log-mel value of the clips'
@@ -97,8 +101,7 @@ public final class LogMelFrontEnd: Module, Layer {
             Parallel.forEach(count: clips.count) { index in
                 var sum = 0.0, squares = 0.0, segments = 0.0
                 let all = spectrogram.segments(of: clips[index]).map { spectrogram.decibels(of: $0) }
-                let silence = spectrogram.settings.silenceDecibels
-                let kept = all.filter { values in values.reduce(0) { $0 + Double($1) } / Double(values.count) >= silence }
+                let kept = all.filter { !spectrogram.isSilent(decibels: $0) }
                 for values in kept.isEmpty ? all : kept {
                     for value in values { sum += Double(value); squares += Double(value) * Double(value) }
                     segments += 1

@@ -219,8 +219,7 @@ public final class StreamingClassifier {
         if nextWindowIndex == 0, receivedCount > 0 {
             // Shorter than one window: the ring holds the whole stream, unwrapped.
             let samples = Array(ring[0..<receivedCount])
-            let missing = windowLength - samples.count
-            let window = zeroPadded(samples, leading: missing / 2, trailing: missing - missing / 2)
+            let window = centredZeroPadded(samples, toLength: windowLength)
             results += try score([(nextWindowIndex, 0, window)], smoother: &smoother)
             nextWindowIndex += 1
         }
@@ -284,8 +283,7 @@ public final class StreamingClassifier {
         var windows: [(index: Int, start: Int, samples: [Float])] = []
         if resampled.isEmpty { return [] }
         if resampled.count < windowLength {
-            let missing = windowLength - resampled.count
-            windows = [(0, 0, zeroPadded(resampled, leading: missing / 2, trailing: missing - missing / 2))]
+            windows = [(0, 0, centredZeroPadded(resampled, toLength: windowLength))]
         } else {
             for (index, start) in stride(from: 0, through: resampled.count - windowLength, by: configuration.hop).enumerated() {
                 windows.append((index, start, Array(resampled[start..<(start + windowLength)])))

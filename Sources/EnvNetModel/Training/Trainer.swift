@@ -120,11 +120,13 @@ public final class Trainer {
         frozenThrough = layerName
     }
 
-    /// The layer names that are frozen.
+    /// The layer names that are frozen. The spectrogram masks augment the input and have nothing
+    /// to learn: freezing the layers after them leaves them on.
     private var frozenLayers: Set<String> {
         let names = network.layerNames
         guard let frozenThrough, let index = names.firstIndex(of: frozenThrough) else { return [] }
-        return Set(names[...index])
+        let masks = Set(network.namedLeaves().filter { $0.module is SpectrogramMasking }.map(\.key))
+        return Set(names[...index]).subtracting(masks)
     }
 
     // MARK: - Checkpoints
@@ -304,8 +306,7 @@ public final class Trainer {
             let started = DispatchTime.now().uptimeNanoseconds
             network.train()
             let frozen = frozenLayers
-            // The masks augment the input; freezing the layers after them must not switch them off.
-            for leaf in network.namedLeaves() where frozen.contains(leaf.key) && !(leaf.module is SpectrogramMasking) { leaf.module.eval() }
+            for leaf in network.namedLeaves() where frozen.contains(leaf.key) { leaf.module.eval() }
             let trainable = trainableParameters
             let order = builder.order(epoch: epoch)
             var lossTotal: Double = 0, correct = 0
@@ -384,7 +385,7 @@ public final class Trainer {
                 network.eval()
                 validationAccuracy = try validation(network)
                 network.train()
-                for leaf in network.namedLeaves() where frozen.contains(leaf.key) && !(leaf.module is SpectrogramMasking) { leaf.module.eval() }
+                for leaf in network.namedLeaves() where frozen.contains(leaf.key) { leaf.module.eval() }
             }
             let record = EpochRecord(
                 epoch: epoch + 1, learningRate: Double(configuration.schedule.learningRate(base: configuration.learningRate, epoch: Double(epoch))),

@@ -193,6 +193,58 @@ ENVNET_BF16 static int pack_bt_fast(const float *w, long rowStride, long k, long
     return 1;
 }
 
+// A given transposed, as a [k, m] with A[r][j] = a[j * rowStride + r] (the output gradient of a
+// linear layer in its weight gradient): 16 rows at a time, rows 2p and 2p+1 of the source give
+// the pairs of 16 rows, each stored to its row of the packed A.
+ENVNET_BF16 static void pack_at_fast(const float *a, long rowStride, long m, long k, uint32_t *packed, long firstRow, long rowCount) {
+    long pairs = envnet_bf16_pair_count(k);
+    long last = firstRow + rowCount < m ? firstRow + rowCount : m;
+    __m512i interleave, rowOffsets;
+    {
+        short index[32];
+        int offsets[16];
+        for (int i = 0; i < 16; i++) { index[2 * i] = (short)i; index[2 * i + 1] = (short)(16 + i); offsets[i] = (int)(i * pairs); }
+        interleave = _mm512_loadu_si512((const void *)index);
+        rowOffsets = _mm512_loadu_si512((const void *)offsets);
+    }
+    long r = firstRow;
+    // The scatter's offsets are 32-bit: rows of 16 x pairs words must fit.
+    if (16 * pairs < 0x7fffffffL) {
+        for (; r + 16 <= last; r += 16) {
+            uint32_t *rows = packed + r * pairs;
+            for (long p = 0; p < pairs; p++) {
+                __m512 even = _mm512_loadu_ps(a + (2 * p) * rowStride + r);
+                __m512 odd = 2 * p + 1 < k ? _mm512_loadu_ps(a + (2 * p + 1) * rowStride + r) : _mm512_setzero_ps();
+                __m512i both = (__m512i)_mm512_cvtne2ps_pbh(odd, even);
+                _mm512_i32scatter_epi32((void *)(rows + p), rowOffsets, _mm512_permutexvar_epi16(interleave, both), 4);
+            }
+        }
+    }
+    for (; r < last; r++) {
+        uint16_t *out = (uint16_t *)(packed + r * pairs);
+        for (long j = 0; j < k; j++) out[j] = envnet_float_to_bf16(a[j * rowStride + r]);
+        if (k % 2) out[k] = 0;
+    }
+}
+
+// The whole product on the calling thread: both operands packed into scratch memory, then the kernel.
+ENVNET_BF16 static int gemm_strided(int transposeA, int transposeB, long m, long n, long k, const float *a, long lda,
+                                    const float *b, long ldb, int accumulate, float *c, long ldc) {
+    long pairs = envnet_bf16_pair_count(k), panels = (n + panelWidth - 1) / panelWidth;
+    uint32_t *packedA = malloc((size_t)(m * pairs > 0 ? m * pairs : 1) * sizeof *packedA);
+    uint16_t *packedB = malloc((size_t)(envnet_bf16_packed_b_count(k, n) > 0 ? envnet_bf16_packed_b_count(k, n) : 1) * sizeof *packedB);
+    if (!packedA || !packedB) { free(packedA); free(packedB); return -2; }
+    if (transposeA) pack_at_fast(a, lda, m, k, packedA, 0, m);
+    else pack_a_fast(a, lda, m, k, packedA, 0, m);
+    int packed = 1;
+    if (transposeB) packed = pack_bt_fast(b, ldb, k, n, packedB, 0, panels);
+    else pack_b_fast(b, ldb, k, n, packedB, 0, panels);
+    if (packed) run(m, n, k, packedA, packedB, c, ldc, accumulate, 0, m, 0, panels);
+    free(packedA);
+    free(packedB);
+    return packed ? 1 : -2;
+}
+
 #endif
 
 int envnet_bf16_pack_bt_panels(const float *w, long rowStride, long k, long n, uint16_t *packed, long firstPanel, long panelCount) {
@@ -236,6 +288,23 @@ int envnet_bf16_gemm(long m, long n, long k, const uint32_t *packedA, const uint
 #else
     (void)m; (void)n; (void)k; (void)packedA; (void)packedB; (void)c; (void)ldc; (void)accumulate;
     (void)firstRow; (void)rowCount; (void)firstPanel; (void)panelCount;
+    return 0;
+#endif
+}
+
+int envnet_bf16_gemm_strided(int transposeA, int transposeB, long m, long n, long k, const float *a, long lda,
+                             const float *b, long ldb, int accumulate, float *c, long ldc) {
+#if ENVNET_HAS_BF16_PATH
+    if (!envnet_bf16_gemm_available()) return 0;
+    if (m <= 0 || n <= 0) return 1;
+    if (k <= 0) {
+        if (!accumulate) for (long r = 0; r < m; r++) memset(c + r * ldc, 0, (size_t)n * sizeof *c);
+        return 1;
+    }
+    return gemm_strided(transposeA, transposeB, m, n, k, a, lda, b, ldb, accumulate, c, ldc);
+#else
+    (void)transposeA; (void)transposeB; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
+    (void)accumulate; (void)c; (void)ldc;
     return 0;
 #endif
 }

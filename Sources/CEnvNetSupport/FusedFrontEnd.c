@@ -36,7 +36,8 @@ ENVNET_AVX512 static void winograd_block(const float *x4, long xu, int c1, int c
 ENVNET_AVX512 static int front_end_forward(const float *audio, long audioLength, const float *conv1Weights,
                                            const float *conv1Shift, int c1, const float *conv2Transformed,
                                            const float *conv2Shift, int c2, long padding, long poolSize,
-                                           long firstCell, long cellCount, float *output, long outputChannelStride) {
+                                           long firstCell, long cellCount, float *output, long outputChannelStride,
+                                           int roundsOperands) {
     const long tilesPerCell = poolSize / 4;
     const long cellsPerGroup = envnet_front_end_cells_per_group(poolSize);
     const long tiles = cellsPerGroup * tilesPerCell;
@@ -59,6 +60,7 @@ ENVNET_AVX512 static int front_end_forward(const float *audio, long audioLength,
         const long base = group * poolSize;
         // Audio in 4 phases: a4[r][w] = audio[base - 2 padding + 4w + r], zero outside the clip.
         split_phases(audio, audioLength, base - 2 * padding, audioPerPhase, a4, audioPerPhase);
+        if (roundsOperands) round_to_bf16(a4, 4 * audioPerPhase);
         // conv1 + BatchNorm + ReLU into x4[c][phase][u] = x[base + 4u + phase].
         const int touchesEdge = base < padding || base + 4 * xu > padding + conv1Length;
         for (int c = 0; c < c1; c++) {
@@ -84,6 +86,8 @@ ENVNET_AVX512 static int front_end_forward(const float *audio, long audioLength,
                 }
             }
         }
+        // conv2's operand: conv1's output after BatchNorm and ReLU.
+        if (roundsOperands) round_to_bf16(x4, (long)c1 * 4 * xu);
         for (long block = 0; block < tiles; block += lanes)
             winograd_block(x4, xu, c1, c2, block, conv2Transformed, v, m, tileMax, tiles);
         // Pool the tile maxima per cell, add the folded BatchNorm shift, ReLU.
@@ -107,7 +111,8 @@ ENVNET_AVX512 static int front_end_forward(const float *audio, long audioLength,
 
 int envnet_front_end_forward(const float *audio, long audioLength, const float *conv1Weights, const float *conv1Shift,
                              int c1, const float *conv2Transformed, const float *conv2Shift, int c2, long padding,
-                             long poolSize, long firstCell, long cellCount, float *output, long outputChannelStride) {
+                             long poolSize, long firstCell, long cellCount, float *output, long outputChannelStride,
+                             int roundsOperands) {
 #if ENVNET_HAS_AVX512_PATH
     if (!envnet_winograd_available()) return -1;
     if (c1 < 1 || c2 < outputBlock || c2 % outputBlock != 0 || poolSize < 4 || poolSize % 4 != 0 || padding < 0)
@@ -115,10 +120,10 @@ int envnet_front_end_forward(const float *audio, long audioLength, const float *
     const long conv2Length = audioLength + 4 * padding - 2 * (taps - 1);
     if (firstCell < 0 || cellCount < 0 || (firstCell + cellCount) * poolSize > conv2Length) return -1;
     return front_end_forward(audio, audioLength, conv1Weights, conv1Shift, c1, conv2Transformed, conv2Shift, c2, padding,
-                             poolSize, firstCell, cellCount, output, outputChannelStride);
+                             poolSize, firstCell, cellCount, output, outputChannelStride, roundsOperands);
 #else
     (void)audio; (void)audioLength; (void)conv1Weights; (void)conv1Shift; (void)c1; (void)conv2Transformed;
-    (void)conv2Shift; (void)c2; (void)padding; (void)poolSize; (void)firstCell; (void)cellCount; (void)output;
+    (void)conv2Shift; (void)c2; (void)padding; (void)poolSize; (void)firstCell; (void)cellCount; (void)output; (void)roundsOperands;
     (void)outputChannelStride;
     return -1;
 #endif

@@ -12,6 +12,8 @@
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define ENVNET_HAS_AVX512_PATH 1
 #include <immintrin.h>
+#include <string.h>
+#include <stdint.h>
 #define ENVNET_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 #include "WinogradF4x8.h"
 #else
@@ -27,6 +29,31 @@ static long round_up(long value, long multiple) { return (value + multiple - 1) 
 // A row in 4 phases: destination[phase * stride + u] = row[start + 4u + phase] for u < count
 // (a multiple of 16), zero outside [0, width). Inside the row, 64 inputs at a time are split by
 // two-source permutes: lane u of phase p is element 4u + p of a0..a3.
+// Rounds `count` floats to the nearest bfloat16 (ties to even) and back, in place: the operands of
+// the bf16 precision, which the fp32 Winograd arithmetic then multiplies exactly as a bf16 kernel
+// with fp32 sums would (up to the order of the sums). A NaN stays a quiet NaN, as in
+// envnet_float_to_bf16.
+ENVNET_AVX512 static void round_to_bf16(float *values, long count) {
+    const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), high = _mm512_set1_epi32((int)0xffff0000u);
+    const __m512i magnitude = _mm512_set1_epi32(0x7fffffff), infinity = _mm512_set1_epi32(0x7f800000), quiet = _mm512_set1_epi32(0x00400000);
+    long i = 0;
+    for (; i + 16 <= count; i += 16) {
+        const __m512i bits = _mm512_loadu_si512((const void *)(values + i));
+        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
+        __m512i rounded = _mm512_and_si512(_mm512_add_epi32(bits, _mm512_add_epi32(bias, lsb)), high);
+        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, magnitude), infinity);
+        rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_and_si512(_mm512_or_si512(bits, quiet), high));
+        _mm512_storeu_si512((void *)(values + i), rounded);
+    }
+    for (; i < count; i++) {
+        uint32_t bits;
+        memcpy(&bits, values + i, sizeof bits);
+        if ((bits & 0x7fffffffu) > 0x7f800000u) bits = (bits | 0x00400000u) & 0xffff0000u;
+        else bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+        memcpy(values + i, &bits, sizeof bits);
+    }
+}
+
 ENVNET_AVX512 static void split_phases(const float *row, long width, long start, long count, float *destination,
                                        long stride) {
     const __m512i phaseIndex[4] = {

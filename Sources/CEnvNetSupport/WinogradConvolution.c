@@ -34,7 +34,7 @@ void envnet_winograd_transform_weights(const float *weights, int outputChannels,
 // one image. [C][width] -> [O][outputWidth]
 ENVNET_AVX512 static int winograd_convolution(const float *input, long width, int c1, const float *transformed,
                                               const float *bias, int c2, long padding, long firstBlock,
-                                              long blockCount, float *output, long outputWidth) {
+                                              long blockCount, float *output, long outputWidth, int roundsInput) {
     // The input of all the blocks in phase layout, x4[c][phase][u] = input[start + 4u + phase].
     const long xu = round_up(blockCount * lanes + 2, lanes);
     const size_t floats = (size_t)((long)c1 * 4 * xu + (long)points * c1 * lanes + (long)points * c2 * lanes);
@@ -45,6 +45,7 @@ ENVNET_AVX512 static int winograd_convolution(const float *input, long width, in
     float *m = v + (long)points * c1 * lanes;
     const long start = firstBlock * 4 * lanes - padding;
     for (int c = 0; c < c1; c++) split_phases(input + (long)c * width, width, start, xu, x4 + (long)c * 4 * xu, xu);
+    if (roundsInput) round_to_bf16(x4, (long)c1 * 4 * xu);
     // Tile t's output i is position 4t + i: two rounds of two-source permutes interleave them.
     const __m512i pairLow = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i pairHigh = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -81,7 +82,7 @@ ENVNET_AVX512 static int winograd_convolution(const float *input, long width, in
 
 int envnet_winograd_convolution(const float *input, long width, int inputChannels, const float *transformed,
                                 const float *bias, int outputChannels, long padding, long firstBlock, long blockCount,
-                                float *output, long outputWidth) {
+                                float *output, long outputWidth, int roundsInput) {
 #if ENVNET_HAS_AVX512_PATH
     if (!envnet_winograd_available()) return -1;
     if (inputChannels < 1 || outputChannels < outputBlock || outputChannels % outputBlock != 0 || padding < 0 ||
@@ -89,10 +90,10 @@ int envnet_winograd_convolution(const float *input, long width, int inputChannel
         (firstBlock + blockCount - 1) * 4 * lanes >= outputWidth)
         return -1;
     return winograd_convolution(input, width, inputChannels, transformed, bias, outputChannels, padding, firstBlock,
-                                blockCount, output, outputWidth);
+                                blockCount, output, outputWidth, roundsInput);
 #else
     (void)input; (void)width; (void)inputChannels; (void)transformed; (void)bias; (void)outputChannels; (void)padding;
-    (void)firstBlock; (void)blockCount; (void)output; (void)outputWidth;
+    (void)firstBlock; (void)blockCount; (void)output; (void)outputWidth; (void)roundsInput;
     return -1;
 #endif
 }

@@ -19,34 +19,26 @@ struct Bench: ParsableCommand {
     @Option(help: "Windows per step.") var batchSize = 64
     @Option(help: "Timed repetitions; the median is reported.") var repetitions = 5
     @Flag(help: "Print one JSON object.") var json = false
-    @Option(help: ArgumentHelp("fp32, or bf16 fully connected layers in evaluation mode (bf16 operands, fp32 sums; AVX512-BF16 only; training and the convolutions stay fp32 for now).", valueName: "fp32|bf16"))
-    var precision = "fp32"
+    @OptionGroup var precision: PrecisionOption
 
     func validate() throws {
         guard let architecture = NetworkArchitecture(rawValue: network) else { throw ValidationError("--network must be envnet, envnet-v2 or logmel-cnn, not \(network)") }
         try Limits.check(batchSize, in: Limits.batchSize, option: "--batch-size")
         try Limits.check(repetitions, in: Limits.repetitions, option: "--repetitions")
-        guard ExecutionOptions.Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16, not \(precision)") }
         try Limits.checkMemory(Limits.trainingBytes(network: architecture, hiddenUnits: RecipeOptions.defaultHiddenUnits(architecture), batchSize: batchSize, classCount: 50),
                                for: "a training step of --batch-size \(batchSize)")
     }
 
     func run() throws {
-        var options = ExecutionOptions.current
-        options.linearPrecision = ExecutionOptions.Precision(rawValue: precision) ?? .float32
-        if options.linearPrecision == .bfloat16, !BFloat16Matmul.hasAVX512BF16 {
-            printError("notice: this CPU has no AVX512-BF16; --precision bf16 runs fp32")
-        }
-        let report = ExecutionOptions.withOptions(options) {
-            NetworkBenchmark.run(network: NetworkArchitecture(rawValue: network) ?? .envnet, batchSize: batchSize, repetitions: repetitions)
-        }
+        precision.apply()
+        let report = NetworkBenchmark.run(network: NetworkArchitecture(rawValue: network) ?? .envnet, batchSize: batchSize, repetitions: repetitions)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
-        print("\(report.configuration), batch \(report.batchSize), OpenBLAS \(report.kernelFamily)\(BLASRuntime.forcedKernelFamily != nil ? " (forced by OPENBLAS_CORETYPE)" : ""), \(report.workers) workers")
+        print("\(report.configuration), batch \(report.batchSize), \(ExecutionOptions.current.matrixPrecision.rawValue), OpenBLAS \(report.kernelFamily)\(BLASRuntime.forcedKernelFamily != nil ? " (forced by OPENBLAS_CORETYPE)" : ""), \(report.workers) workers")
         print(String(format: "training step:  %8.1f samples/s", report.trainingSamplesPerSecond))
         print(String(format: "inference:      %8.1f windows/s", report.inferenceWindowsPerSecond))
         print(String(format: "peak memory:    %8.0f MB", Double(report.peakResidentBytes) / 1e6))

@@ -29,6 +29,7 @@ struct Evaluate: ParsableCommand {
             """)
 
     @OptionGroup var data: DataOptions
+    @OptionGroup var precision: PrecisionOption
     @Option(help: "The fold to evaluate (default: the model's held-out fold, else 5).") var fold: Int?
     @Option(help: "The model (safetensors).") var weights: String?
     @Option(parsing: .upToNextOption, help: ArgumentHelp("Two or more models evaluated together: each with its own preprocessing and scheme, their clip probabilities averaged.", valueName: "model.safetensors"))
@@ -55,6 +56,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
+        precision.apply()
         if !ensemble.isEmpty { return try runEnsemble() }
         let progress = ProgressReporter()
         let weights = self.weights!
@@ -229,6 +231,7 @@ struct Predict: ParsableCommand {
     @Option(help: "recording (the whole file by its peak, as in training) or window (each window by its own peak).")
     var normalization: SoundAnalysisNormalization?
     @Option(help: "With --stream: also write the timeline to this CSV file.") var csv: String?
+    @OptionGroup var precision: PrecisionOption
     @Argument(help: "Audio files (WAV, FLAC, Ogg Vorbis, Opus, MP3, AIFF/AIFC, CAF, W64).") var files: [String]
 
     struct FileResult: Codable {
@@ -296,6 +299,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
+        precision.apply()
         let url = try modelURL()
         if stream { return try runStreaming(model: url) }
         let classifier = try SoundClassifier(contentsOf: url, silenceThresholdDecibels: silenceThreshold)

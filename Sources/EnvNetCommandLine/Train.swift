@@ -276,6 +276,7 @@ struct Train: ParsableCommand {
     @Option(help: "With --init-from: keep the layers up to this one fixed, BatchNorm statistics included (for example pool2 for the front end).")
     var freezeThrough: String?
     @Option(help: "A credit line for the data, recorded in the model (ESC-50 and UrbanSound8K have one by default).") var credit: String?
+    @OptionGroup var precision: PrecisionOption
 
     func validate() throws {
         if freezeThrough != nil, initFrom == nil { throw ValidationError("--freeze-through needs --init-from (a frozen layer must start trained)") }
@@ -291,6 +292,7 @@ struct Train: ParsableCommand {
 
     /// Trains alone, or as a member of a data-parallel job (``DistributedTrain``).
     func run(distribution: Distribution?) throws {
+        precision.apply()
         // The run folder first: a read-only or misnamed --output must fail before preprocessing.
         // In a data-parallel job only rank 0 writes it (the others' machines may not have it).
         if (distribution?.communicator.rank ?? 0) == 0 { try AtomicFile.checkWritableFolder(URL(fileURLWithPath: output)) }

@@ -170,8 +170,11 @@ public final class Conv2d: Module, Layer {
     package func winogradWeights() -> WinogradConvolution.TransformedWeights? {
         guard ExecutionOptions.current.usesWinograd,
               WinogradConvolution.fits(weightShape: weight.shape, geometry: geometry) else { return nil }
-        if let cached = winogradCache, cached.version == weight.version { return cached.weights }
-        let transformed = WinogradConvolution.TransformedWeights(weight.value)
+        let rounds = ExecutionOptions.current.matrixPrecision == .bfloat16
+        if let cached = winogradCache, cached.version == weight.version, cached.weights.isRoundedToBFloat16 == rounds {
+            return cached.weights
+        }
+        let transformed = WinogradConvolution.TransformedWeights(weight.value, roundingToBFloat16: rounds)
         winogradCache = (weight.version, transformed)
         derivedWeightBuildCount += 1
         return transformed

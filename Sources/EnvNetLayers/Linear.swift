@@ -3,8 +3,9 @@ import Foundation
 /// A fully connected layer, `y = x · weightᵀ + bias` (PyTorch's `Linear`), on the last axis.
 ///
 /// Parameters: `weight` `[outputCount, inputCount]` (PyTorch's layout) and, when enabled, `bias`
-/// `[outputCount]`. The products run through `parallelSgemm` (EnvNetTensor)
-/// with the weight read transposed in place (no copy).
+/// `[outputCount]`. The products run through `parallelGemm` (EnvNetTensor) in the precision of
+/// ``ExecutionOptions/matrixPrecision``: fp32 with the weight read transposed in place (no copy),
+/// or bf16 operands with fp32 sums.
 ///
 /// `[N, in] -> [N, out]` (any leading axes: `[..., in] -> [..., out]`)
 public final class Linear: Module, Layer {
@@ -23,6 +24,7 @@ public final class Linear: Module, Layer {
 
     private var output = Tensor.zeros([0])
     private var gradientInput = Tensor.zeros([0])
+    private var transposedOutput = Tensor.zeros([0])
     private var cachedInput: Tensor?
 
     /// Creates a fully connected layer, drawing its parameters from `generator`.
@@ -86,9 +88,9 @@ public final class Linear: Module, Layer {
     private var packedWeight: (version: UInt64, matrix: PackedBFloat16Matrix)?
 
     /// The packed bf16 weight when evaluation-mode products run in bf16 on this CPU, repacked only
-    /// when the weight changed.
+    /// when the weight changed (in training it changes every step, and is packed by the product).
     private func bfloat16Weight() -> PackedBFloat16Matrix? {
-        guard !isTraining, ExecutionOptions.current.linearPrecision == .bfloat16, BFloat16Matmul.hasAVX512BF16 else { return nil }
+        guard !isTraining, ExecutionOptions.current.matrixPrecision == .bfloat16 else { return nil }
         if let packedWeight, packedWeight.version == weight.version { return packedWeight.matrix }
         guard let matrix = PackedBFloat16Matrix(transposing: weight.value) else { return nil }
         packedWeight = (weight.version, matrix)
@@ -97,8 +99,8 @@ public final class Linear: Module, Layer {
 
     /// `x · weightᵀ + bias`. `[N, in] -> [N, out]`
     ///
-    /// In evaluation mode with ``ExecutionOptions/linearPrecision`` bf16 on a CPU with AVX512-BF16
-    /// the product has bf16 operands and fp32 sums; the bias is added in fp32.
+    /// With ``ExecutionOptions/matrixPrecision`` bf16 the product has bf16 operands and fp32 sums;
+    /// the bias is added in fp32.
     /// - Parameter input: a batch `[N, in]` (or `[..., in]`).
     public func forward(_ input: Tensor) -> Tensor {
         checkInput(input.shape)
@@ -121,7 +123,29 @@ public final class Linear: Module, Layer {
         prepare(&output, shape: Array(input.shape.dropLast()) + [outputCount])
         let weightValue = weight.value.contiguous(), biasValue = bias?.value.contiguous()
         let y = output.writePointer
-        if rows > 0 {
+        let precision = ExecutionOptions.current.matrixPrecision
+        if rows > 0 && precision == .bfloat16 {
+            // In bf16 as yᵀ = weight · xᵀ: the weight, new at every step, is then packed as rows
+            // (contiguous and vectorised) rather than as transposed panels.
+            // [out, in] x [rows, in]ᵀ -> [out, rows]
+            prepare(&transposedOutput, shape: [outputCount, rows])
+            let transposed = transposedOutput
+            parallelGemm(precision: precision, transposeA: false, transposeB: true, m: outputCount, n: rows, k: inputCount,
+                         a: weightValue.readPointer, lda: inputCount, b: input.readPointer, ldb: inputCount,
+                         c: transposed.writePointer, ldc: rows)
+            let t = transposed.readPointer
+            for row in 0..<rows {
+                for column in 0..<outputCount { y[row * outputCount + column] = t[column * rows + row] }
+            }
+            withExtendedLifetime(transposed) {}
+            if let biasValue {
+                let b = biasValue.readPointer, columns = outputCount
+                for row in 0..<rows {
+                    let line = y + row * columns
+                    for column in 0..<columns { line[column] += b[column] }
+                }
+            }
+        } else if rows > 0 {
             // [rows, in] x [out, in]ᵀ -> [rows, out]
             parallelSgemm(transposeA: false, transposeB: true, m: rows, n: outputCount, k: inputCount,
                           a: input.readPointer, lda: inputCount, b: weightValue.readPointer, ldb: inputCount,
@@ -155,15 +179,16 @@ public final class Linear: Module, Layer {
         weight.gradient.makeContiguousAndUnique()
         bias?.gradient.makeContiguousAndUnique()
         let dy = gradientOutput.readPointer, x = input.readPointer
+        let precision = ExecutionOptions.current.matrixPrecision
         if rows > 0 {
             // [rows, out] x [out, in] -> [rows, in]
-            parallelSgemm(transposeA: false, transposeB: false, m: rows, n: inputCount, k: outputCount,
-                          a: dy, lda: outputCount, b: weightValue.readPointer, ldb: inputCount,
-                          beta: 0, c: gradientInput.writePointer, ldc: inputCount)
-            // [rows, out]ᵀ x [rows, in] -> [out, in], accumulated
-            parallelSgemm(transposeA: true, transposeB: false, m: outputCount, n: inputCount, k: rows,
-                          a: dy, lda: outputCount, b: x, ldb: inputCount,
-                          beta: 1, c: weight.gradient.writePointer, ldc: inputCount)
+            parallelGemm(precision: precision, transposeA: false, transposeB: false, m: rows, n: inputCount, k: outputCount,
+                         a: dy, lda: outputCount, b: weightValue.readPointer, ldb: inputCount,
+                         beta: 0, c: gradientInput.writePointer, ldc: inputCount)
+            // [rows, out]ᵀ x [rows, in] -> [out, in], accumulated (the gradient itself stays fp32)
+            parallelGemm(precision: precision, transposeA: true, transposeB: false, m: outputCount, n: inputCount, k: rows,
+                         a: dy, lda: outputCount, b: x, ldb: inputCount,
+                         beta: 1, c: weight.gradient.writePointer, ldc: inputCount)
             if let bias {
                 let db = bias.gradient.writePointer, columns = outputCount
                 for row in 0..<rows {

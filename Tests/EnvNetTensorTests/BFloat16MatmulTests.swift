@@ -96,4 +96,45 @@ struct BFloat16MatmulTests {
         let difference = Self.largestRelativeDifference(BFloat16Matmul.multiply(a, b), exact)
         #expect(difference > 1e-4 && difference < 2e-2, "\(difference)")
     }
+
+    @Test("gemm(precision: .bfloat16) equals the definition for every transpose, with and without accumulation, in one piece and in parallel blocks")
+    func stridedProducts() throws {
+        var generator = SeededGenerator(seed: 31)
+        let (m, n, k) = (37, 71, 45)  // ragged rows, panels and an odd K
+        for (transposeA, transposeB) in [(false, false), (false, true), (true, false), (true, true)] {
+            let a = Tensor.uniform([m, k], in: -1..<1, generator: &generator), b = Tensor.uniform([k, n], in: -1..<1, generator: &generator)
+            let c0 = Tensor.uniform([m, n], in: -1..<1, generator: &generator)
+            // The operands as the call reads them: stored transposed where the flag says so.
+            let storedA = transposeA ? a.permuted([1, 0]).contiguousCopy() : a, storedB = transposeB ? b.permuted([1, 0]).contiguousCopy() : b
+            let product = Self.reference(a, b)
+            for accumulate in [false, true] {
+                for parallel in [false, true] {
+                    var c = c0.contiguousCopy()
+                    storedA.withUnsafeBufferPointer { x in
+                        storedB.withUnsafeBufferPointer { y in
+                            c.withUnsafeMutableBufferPointer { z in
+                                let call = parallel ? parallelGemm : gemm
+                                call(.bfloat16, transposeA, transposeB, m, n, k, x.baseAddress!, transposeA ? m : k,
+                                     y.baseAddress!, transposeB ? k : n, accumulate ? 1 : 0, z.baseAddress!, n)
+                            }
+                        }
+                    }
+                    let expected = accumulate ? zip(product, c0.scalars).map { $0 + Double($1) } : product
+                    let difference = Self.largestRelativeDifference(c, expected)
+                    let what = "transposeA \(transposeA), transposeB \(transposeB), accumulate \(accumulate), parallel \(parallel)"
+                    if BFloat16Matmul.hasAVX512BF16 {
+                        #expect(difference < 1e-5, "\(what): \(difference)")
+                    } else {
+                        // fp32 elsewhere: within bf16's error of the rounded product.
+                        #expect(difference < 2e-2, "\(what): \(difference)")
+                    }
+                }
+            }
+            if BFloat16Matmul.hasAVX512BF16 {
+                // Negative control: the unrounded product is measurably different.
+                let exact = a.matmul(b)
+                #expect(Self.largestRelativeDifference(exact, product) > 1e-4)
+            }
+        }
+    }
 }

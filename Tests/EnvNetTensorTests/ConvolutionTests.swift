@@ -128,6 +128,44 @@ struct ConvolutionTests {
         #expect(gradientDifference <= 2e-5 * gradientScale, "input gradient: \(gradientDifference) at scale \(gradientScale)")
     }
 
+    @Test("In bf16 the forward pass and both gradients equal the direct sums of the bf16-rounded operands (Winograd, im2col, strided and tall kernels)",
+          arguments: [(40, 40, 1, 8, 1, 3, 300), (1, 40, 1, 8, 1, 0, 200), (1, 50, 8, 13, 1, 0, 60), (50, 50, 1, 5, 1, 0, 90), (8, 16, 1, 8, 2, 2, 75)])
+    func bfloat16AgreesWithTheRoundedDirectConvolution(channels: Int, outputChannels: Int, kernelHeight: Int, kernelWidth: Int,
+                                                        stride: Int, padding: Int, width: Int) {
+        var options = ExecutionOptions.current
+        options.precision = .bfloat16
+        let runs = options.matrixPrecision == .bfloat16
+        var generator = SeededGenerator(seed: UInt64(channels * 100 + kernelHeight * 10 + width))
+        let g = ConvolutionGeometry(kernel: (kernelHeight, kernelWidth), stride: (1, stride), padding: (0, padding))
+        let height = kernelHeight == 1 ? 1 : kernelHeight + 5
+        let input = Tensor.uniform([2, channels, height, width], in: 0..<2, generator: &generator)
+        let weight = Tensor.normal([outputChannels, channels, kernelHeight, kernelWidth],
+                                   standardDeviation: (2 / Float(channels * kernelHeight * kernelWidth)).squareRoot(), generator: &generator)
+        let bias = Tensor.uniform([outputChannels], in: -1..<1, generator: &generator)
+        let (output, gradientInput, gradientWeight, gradient) = ExecutionOptions.withOptions(options) { () -> (Tensor, Tensor, Tensor, Tensor) in
+            let output = Convolution.forward(input: input, weight: weight, bias: bias, geometry: g)
+            var gradientGenerator = SeededGenerator(seed: 3)
+            let gradient = Tensor.uniform(output.shape, in: -1..<1, generator: &gradientGenerator)
+            return (output, Convolution.backwardInput(gradientOutput: gradient, weight: weight, inputShape: input.shape, geometry: g),
+                    Convolution.backwardWeight(gradientOutput: gradient, input: input, geometry: g).weight, gradient)
+        }
+        func rounded(_ t: Tensor) -> Tensor { runs ? BFloat16Matmul.rounded(t) : t }
+        func difference(_ value: Tensor, _ reference: Tensor) -> Float {
+            let scale = reference.scalars.map(abs).max() ?? 1
+            return (zip(value.scalars, reference.scalars).map { abs($0 - $1) }.max() ?? 0) / scale
+        }
+        let expected = NaiveConvolution.forward(input: rounded(input), weight: rounded(weight), bias: bias, g)
+        #expect(difference(output, expected) <= 2e-5, "forward: \(difference(output, expected))")
+        let backward = NaiveConvolution.backward(input: rounded(input), weight: rounded(weight), gradient: rounded(gradient), g)
+        #expect(difference(gradientInput, backward.input) <= 2e-5, "input gradient: \(difference(gradientInput, backward.input))")
+        #expect(difference(gradientWeight, backward.weight) <= 2e-5, "weight gradient: \(difference(gradientWeight, backward.weight))")
+        if runs {
+            // Negative control: the unrounded sums are measurably different.
+            let exact = NaiveConvolution.forward(input: input, weight: weight, bias: bias, g)
+            #expect(difference(output, exact) > 1e-4, "forward equals fp32: the operands were not rounded")
+        }
+    }
+
     @Test func im2colMatchesItsDefinitionAndCol2imIsItsAdjoint() {
         var generator = SeededGenerator(seed: 43)
         for _ in 0..<20 {

@@ -43,22 +43,25 @@ void envnet_winograd_transform_weights(const float *weights, int outputChannels,
 /// output [outputChannels][outputWidth] from input [inputChannels][width], zero-padded by `padding`
 /// on both sides; outputWidth = width + 2 padding - 7. `transformed` comes from
 /// envnet_winograd_transform_weights; `bias` may be NULL. outputChannels must be a multiple of 20.
-/// Returns 0 when done, -1 for sizes it does not handle or a CPU without AVX-512 (nothing
-/// written), -2 when out of memory.
+/// With roundsInput, the input is rounded to bfloat16 first (the bf16 precision; the weights are
+/// rounded by the caller before their transform). Returns 0 when done, -1 for sizes it does not
+/// handle or a CPU without AVX-512 (nothing written), -2 when out of memory.
 int envnet_winograd_convolution(const float *input, long width, int inputChannels, const float *transformed,
                                 const float *bias, int outputChannels, long padding, long firstBlock, long blockCount,
-                                float *output, long outputWidth);
+                                float *output, long outputWidth, int roundsInput);
 
 /// EnvNet's front end in evaluation mode, for pooling cells [firstCell, firstCell + cellCount) of
 /// one window: conv1 (1 -> c1, 1x8, BatchNorm folded into conv1Weights [c1][8] and conv1Shift)
 /// and ReLU; conv2 (c1 -> c2, 1x8, weights from envnet_winograd_transform_weights, BatchNorm
 /// shift conv2Shift); max pooling 1 x poolSize with stride poolSize; ReLU. Both convolutions are
-/// zero-padded by `padding` on each side. Writes output[o * outputChannelStride + cell].
-/// Returns 0 when done, -1 for sizes it does not handle or a CPU without AVX-512 (nothing
-/// written), -2 when out of memory.
+/// zero-padded by `padding` on each side. Writes output[o * outputChannelStride + cell]. With
+/// roundsOperands, the audio and conv2's input are rounded to bfloat16 (the bf16 precision; the
+/// caller rounds the weights before folding). Returns 0 when done, -1 for sizes it does not handle
+/// or a CPU without AVX-512 (nothing written), -2 when out of memory.
 int envnet_front_end_forward(const float *audio, long audioLength, const float *conv1Weights, const float *conv1Shift,
                              int c1, const float *conv2Transformed, const float *conv2Shift, int c2, long padding,
-                             long poolSize, long firstCell, long cellCount, float *output, long outputChannelStride);
+                             long poolSize, long firstCell, long cellCount, float *output, long outputChannelStride,
+                             int roundsOperands);
 
 
 // bf16 matrix products with fp32 accumulation (BFloat16GEMM.c). K is packed in pairs.
@@ -83,5 +86,11 @@ int envnet_bf16_pack_bt_panels(const float *w, long rowStride, long k, long n, u
 /// 32-column panels; returns 0 (and does nothing) when the CPU has no AVX512-BF16.
 int envnet_bf16_gemm(long m, long n, long k, const uint32_t *packedA, const uint16_t *packedB, float *c, long ldc, int accumulate,
                      long firstRow, long rowCount, long firstPanel, long panelCount);
+/// C (+)= op(A) op(B) on the calling thread, as sgemm with alpha 1 and beta 0 or 1 (`accumulate`):
+/// A is [m, k] (or, transposed, [k, m]), B is [k, n] (or [n, k]), row-major with the given row
+/// strides. Packs both operands into memory of its own. Returns 1 when done, 0 (nothing done)
+/// without AVX512-BF16, -2 when out of memory.
+int envnet_bf16_gemm_strided(int transposeA, int transposeB, long m, long n, long k, const float *a, long lda,
+                             const float *b, long ldb, int accumulate, float *c, long ldc);
 
 #endif

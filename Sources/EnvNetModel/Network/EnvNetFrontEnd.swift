@@ -86,8 +86,9 @@ public final class EnvNetFrontEnd: Module, LayerChain {
     package func fusedWeights() -> FusedFrontEnd.Weights? {
         guard ExecutionOptions.current.usesFusedOperations,
               !conv1.isTraining, !bn1.isTraining, !conv2.isTraining, !bn2.isTraining, !pool2.isTraining else { return nil }
+        let rounds = ExecutionOptions.current.matrixPrecision == .bfloat16
         let versions = [conv1.weight.version, conv1.bias?.version ?? 0, conv2.weight.version, conv2.bias?.version ?? 0,
-                        bn1.version, bn2.version]
+                        bn1.version, bn2.version, rounds ? 1 : 0]
         if let cached = fusedCache, cached.versions == versions { return cached.weights }
         let pool = pool2.geometry
         let poolFits = pool.kernelHeight == 1 && pool.strideHeight == 1 && pool.paddingHeight == 0 && pool.paddingWidth == 0
@@ -96,7 +97,7 @@ public final class EnvNetFrontEnd: Module, LayerChain {
         let weights = poolFits && paddingFits
             ? FusedFrontEnd.Weights(conv1Weight: conv1.weight.value, conv1Bias: conv1.bias?.value, norm1: bn1.statistics,
                                     conv2Weight: conv2.weight.value, conv2Bias: conv2.bias?.value, norm2: bn2.statistics,
-                                    padding: conv1.geometry.paddingWidth, poolSize: pool.kernelWidth)
+                                    padding: conv1.geometry.paddingWidth, poolSize: pool.kernelWidth, roundingToBFloat16: rounds)
             : nil
         fusedCache = (versions, weights)
         derivedWeightBuildCount += 1

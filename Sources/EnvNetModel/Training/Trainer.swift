@@ -156,10 +156,19 @@ public final class Trainer {
         file.metadata[Key.training] = String(decoding: try encoder.encode(configuration), as: UTF8.self)
         file.metadata[Key.history] = String(decoding: try encoder.encode(history), as: UTF8.self)
         file.metadata[Key.steps] = String(optimizer.stepCount)
+        file.metadata[Key.run] = String(decoding: try encoder.encode(checkedSettings), as: UTF8.self)
+        return file
+    }
+
+    /// ``runSettings`` with what the trainer itself adds: the frozen layers, and the operand
+    /// precision when it is not fp32 (so that checkpoints of fp32 runs made before the option
+    /// existed still resume). A resumed run and every data-parallel member must agree on them.
+    private var checkedSettings: [String: String] {
         var settings = runSettings
         if let frozenThrough { settings["freeze through"] = frozenThrough }
-        file.metadata[Key.run] = String(decoding: try encoder.encode(settings), as: UTF8.self)
-        return file
+        let precision = ExecutionOptions.current.matrixPrecision
+        if precision != .float32 { settings["precision"] = precision.rawValue }
+        return settings
     }
 
     /// Restores the run folder's checkpoint, if there is one.
@@ -218,8 +227,7 @@ public final class Trainer {
             throw mismatch("the checkpoint has no training recipe")
         }
         var differences = Self.differingFields(configuration, recipe).filter { $0 != "epochs" }  // a resumed run may train longer
-        var expectedSettings = runSettings
-        if let frozenThrough { expectedSettings["freeze through"] = frozenThrough }
+        let expectedSettings = checkedSettings
         guard let runText = file.metadata[Key.run],
               let foundSettings = try? JSONDecoder().decode([String: String].self, from: Data(runText.utf8)) else {
             throw mismatch("the checkpoint records no data fingerprint or run settings (written by an older version), so it cannot be checked against this run; start it again in another --output")
@@ -418,7 +426,7 @@ public final class Trainer {
         // The recipe, the run settings, the clips and the starting point, as one checksum.
         var hasher = FNV1a()
         hasher.combine(String(decoding: (try? JSONEncoder.sorted.encode(configuration)) ?? Data(), as: UTF8.self))
-        hasher.combine(runSettings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))
+        hasher.combine(checkedSettings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))
         hasher.combine("\(clipCount) \(history.count) \(optimizer.stepCount) \(frozenThrough ?? "-")")
         for clip in builder.clips { hasher.combine("\(clip.name) \(clip.label) \(clip.samples.count)") }
         let differing: [Int]

@@ -79,39 +79,74 @@ public func sgemm(
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
+/// GEMM on raw memory in the given operand precision: ``sgemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``
+/// for fp32; for bf16 the operands are rounded to bfloat16 and every product and sum is fp32
+/// (`envnet_bf16_gemm_strided`, AVX512-BF16). Runs on the calling thread.
+///
+/// `[M, K] x [K, N] -> [M, N]`, `C = op(A) · op(B) + beta · C`.
+/// - Parameter precision: the operand precision; bf16 on a CPU without AVX512-BF16 (or when the
+///   kernel's scratch memory cannot be had) computes in fp32.
+@inline(__always)
+public func gemm(
+    precision: ExecutionOptions.Precision, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    if precision == .bfloat16 && (beta == 0 || beta == 1) && BFloat16Matmul.hasAVX512BF16,
+       envnet_bf16_gemm_strided(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, a, lda, b, ldb, beta == 1 ? 1 : 0, c, ldc) == 1 {
+        return
+    }
+    sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+}
+
 /// The same GEMM split into column (or row) blocks run in parallel, one single-threaded GEMM each.
 public func parallelSgemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-    alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    parallelGemm(precision: .float32, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                 a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+}
+
+/// ``gemm(precision:transposeA:transposeB:m:n:k:a:lda:b:ldb:beta:c:ldc:)`` split into column (or
+/// row) blocks run in parallel; each block packs its own slice of the split operand and all of
+/// the other one.
+public func parallelGemm(
+    precision: ExecutionOptions.Precision, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     let workers = Parallel.workerCount
     // Below ~8 MFLOP the threads cost more than they give.
     if workers == 1 || 2 * m * n * k < 8_000_000 {
-        sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        gemm(precision: precision, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+             a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
     }
     let aAddress = Int(bitPattern: a), bAddress = Int(bitPattern: b), cAddress = Int(bitPattern: c)
+    // Blocks in multiples of 16 keep vector kernels full (of 32, bf16's column panels).
+    let multiple = precision == .bfloat16 ? 32 : 16
     if n >= m {
-        // Column blocks: each takes all of A and a slice of B's columns; multiples of 16 keep vector kernels full.
-        let block = ((n + workers - 1) / workers + 15) / 16 * 16
+        // Column blocks: each takes all of A and a slice of B's columns.
+        let block = ((n + workers - 1) / workers + multiple - 1) / multiple * multiple
         Parallel.forEach(count: (n + block - 1) / block) { part in
             let start = part * block, width = Swift.min(block, n - start)
             let a = UnsafePointer<Float>(bitPattern: aAddress)!, b = UnsafePointer<Float>(bitPattern: bAddress)!
             let c = UnsafeMutablePointer<Float>(bitPattern: cAddress)!
             let bSlice = transposeB ? b + start * ldb : b + start
-            sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: width, k: k, alpha: alpha, a: a, lda: lda,
-                  b: bSlice, ldb: ldb, beta: beta, c: c + start, ldc: ldc)
+            gemm(precision: precision, transposeA: transposeA, transposeB: transposeB, m: m, n: width, k: k, a: a, lda: lda,
+                 b: bSlice, ldb: ldb, beta: beta, c: c + start, ldc: ldc)
         }
     } else {
-        let block = ((m + workers - 1) / workers + 15) / 16 * 16
+        let block = ((m + workers - 1) / workers + multiple - 1) / multiple * multiple
         Parallel.forEach(count: (m + block - 1) / block) { part in
             let start = part * block, height = Swift.min(block, m - start)
             let a = UnsafePointer<Float>(bitPattern: aAddress)!, b = UnsafePointer<Float>(bitPattern: bAddress)!
             let c = UnsafeMutablePointer<Float>(bitPattern: cAddress)!
             let aSlice = transposeA ? a + start : a + start * lda
-            sgemm(transposeA: transposeA, transposeB: transposeB, m: height, n: n, k: k, alpha: alpha, a: aSlice, lda: lda,
-                  b: b, ldb: ldb, beta: beta, c: c + start * ldc, ldc: ldc)
+            gemm(precision: precision, transposeA: transposeA, transposeB: transposeB, m: height, n: n, k: k, a: aSlice, lda: lda,
+                 b: b, ldb: ldb, beta: beta, c: c + start * ldc, ldc: ldc)
         }
     }
 }

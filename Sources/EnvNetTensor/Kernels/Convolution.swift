@@ -277,6 +277,7 @@ public enum Convolution {
             RowDecomposedConvolution.forward(input: input, weight: weight, bias: bias, problem: p, output: outputBase)
             return
         }
+        let precision = ExecutionOptions.current.matrixPrecision
         let input = input.contiguous(), weight = weight.contiguous(), bias = bias?.contiguous()
         let inputBase = Address(input), weightBase = Address(weight)
         let biasBase = bias.map { Address($0) }
@@ -305,8 +306,8 @@ public enum Convolution {
                         ldb = p.positions
                     }
                     let destination = outputBase.pointer + image * p.outputPlane + start
-                    sgemm(transposeA: false, transposeB: false, m: p.outputChannels, n: positions.count, k: p.rows,
-                          a: weightBase.pointer, lda: p.rows, b: columns, ldb: ldb, c: destination, ldc: p.positions)
+                    gemm(precision: precision, transposeA: false, transposeB: false, m: p.outputChannels, n: positions.count, k: p.rows,
+                         a: weightBase.pointer, lda: p.rows, b: columns, ldb: ldb, c: destination, ldc: p.positions)
                     if let biasBase {
                         for channel in 0..<p.outputChannels {
                             let value = biasBase.pointer[channel]
@@ -373,6 +374,7 @@ public enum Convolution {
         }
         gradientInput.update(repeating: 0, count: inputShape.reduce(1, *))
         if p.batch == 0 || p.inputPlane == 0 || p.positions == 0 || p.outputChannels == 0 { return }
+        let precision = ExecutionOptions.current.matrixPrecision
         let gradientOutput = gradientOutput.contiguous(), weight = weight.contiguous()
         let gradientBase = Address(gradientOutput), weightBase = Address(weight), inputBase = Address(pointer: gradientInput)
         let tile = tileWidth(rows: p.rows, positions: p.positions)
@@ -381,16 +383,16 @@ public enum Convolution {
             let destination = inputBase.pointer + image * p.inputPlane
             let gradient = gradientBase.pointer + image * p.outputPlane
             if p.geometry.isPointwise {
-                sgemm(transposeA: true, transposeB: false, m: p.rows, n: p.positions, k: p.outputChannels,
-                      a: weightBase.pointer, lda: p.rows, b: gradient, ldb: p.positions, c: destination, ldc: p.positions)
+                gemm(precision: precision, transposeA: true, transposeB: false, m: p.rows, n: p.positions, k: p.outputChannels,
+                     a: weightBase.pointer, lda: p.rows, b: gradient, ldb: p.positions, c: destination, ldc: p.positions)
                 return
             }
             let workspace = UnsafeMutablePointer<Float>.allocate(capacity: p.rows * tile)
             defer { workspace.deallocate() }
             for start in stride(from: 0, to: p.positions, by: tile) {
                 let positions = start..<Swift.min(p.positions, start + tile)
-                sgemm(transposeA: true, transposeB: false, m: p.rows, n: positions.count, k: p.outputChannels,
-                      a: weightBase.pointer, lda: p.rows, b: gradient + start, ldb: p.positions, c: workspace, ldc: positions.count)
+                gemm(precision: precision, transposeA: true, transposeB: false, m: p.rows, n: positions.count, k: p.outputChannels,
+                     a: weightBase.pointer, lda: p.rows, b: gradient + start, ldb: p.positions, c: workspace, ldc: positions.count)
                 col2im(columns: workspace, channels: p.channels, height: p.height, width: p.width, geometry: p.geometry,
                        outputWidth: p.outputWidth, positions: positions, input: destination)
             }
@@ -464,6 +466,7 @@ public enum Convolution {
             }
             return
         }
+        let precision = ExecutionOptions.current.matrixPrecision
         let gradientOutput = gradientOutput.contiguous(), input = input.contiguous()
         let gradientBase = Address(gradientOutput), inputBase = Address(input)
         let tile = tileWidth(rows: p.rows, positions: p.positions)
@@ -497,8 +500,8 @@ public enum Convolution {
                     columns = UnsafePointer(source + start)
                     ldb = p.positions
                 }
-                sgemm(transposeA: false, transposeB: true, m: p.outputChannels, n: p.rows, k: positions.count,
-                      a: gradient, lda: p.positions, b: columns, ldb: ldb, beta: 1, c: weightPartial, ldc: p.rows)
+                gemm(precision: precision, transposeA: false, transposeB: true, m: p.outputChannels, n: p.rows, k: positions.count,
+                     a: gradient, lda: p.positions, b: columns, ldb: ldb, beta: 1, c: weightPartial, ldc: p.rows)
                 if withBias {
                     for channel in 0..<p.outputChannels {
                         let row = gradient + channel * p.positions

@@ -30,6 +30,9 @@ public enum FusedFrontEnd {
         public let padding: Int
         /// The pooling width and stride.
         public let poolSize: Int
+        /// Whether the operands are rounded to bfloat16 (the bf16 precision): the filters here,
+        /// before BatchNorm is folded into them, and the audio and conv2's input by the kernel.
+        public let isRoundedToBFloat16: Bool
 
         /// Folds the layers' tensors, or nil when they are not the shapes the kernel handles: two
         /// 1x8 convolutions (1 -> C1 -> C2, C2 a multiple of 20) with equal width padding, and
@@ -43,9 +46,10 @@ public enum FusedFrontEnd {
         ///   - norm2: bn2's evaluation-mode statistics.
         ///   - padding: The width padding of both convolutions.
         ///   - poolSize: The pooling width, equal to its stride.
+        ///   - roundingToBFloat16: Round the operands to bfloat16 (the bf16 precision).
         public init?(conv1Weight: Tensor, conv1Bias: Tensor?, norm1: BatchNormalization.Statistics,
                      conv2Weight: Tensor, conv2Bias: Tensor?, norm2: BatchNormalization.Statistics,
-                     padding: Int, poolSize: Int) {
+                     padding: Int, poolSize: Int, roundingToBFloat16: Bool = false) {
             let c1 = conv1Weight.shape.first ?? 0, c2 = conv2Weight.shape.first ?? 0
             guard conv1Weight.shape == [c1, 1, 1, 8], conv2Weight.shape == [c2, c1, 1, 8], c1 >= 1, c2 >= 20, c2 % 20 == 0,
                   norm1.featureCount == c1, norm2.featureCount == c2, conv1Bias.map({ $0.shape == [c1] }) ?? true,
@@ -54,7 +58,9 @@ public enum FusedFrontEnd {
             let (scale1, shift1) = norm1.folded(withBias: conv1Bias)
             let (scale2, shift2) = norm2.folded(withBias: conv2Bias)
             // Weights are [O, C, 1, 8]: output channel o's C·8 taps are scaled by its BatchNorm scale.
-            let w1 = conv1Weight.scalars, w2 = conv2Weight.scalars
+            let w1 = (roundingToBFloat16 ? BFloat16Matmul.rounded(conv1Weight) : conv1Weight).scalars
+            let w2 = (roundingToBFloat16 ? BFloat16Matmul.rounded(conv2Weight) : conv2Weight).scalars
+            isRoundedToBFloat16 = roundingToBFloat16
             conv1Weights = (0..<w1.count).map { w1[$0] * scale1[$0 / 8] }
             let taps = c1 * 8
             let folded2 = (0..<w2.count).map { w2[$0] * scale2[$0 / taps] }
@@ -111,7 +117,8 @@ public enum FusedFrontEnd {
                                         audio.baseAddress! + window * length, length, w1.baseAddress, b1.baseAddress,
                                         Int32(inputChannels), u.baseAddress, b2.baseAddress, Int32(outputChannels), padding,
                                         poolSize, first, min(cellsPerPiece, cells - first),
-                                        result.baseAddress! + window * outputChannels * cells, cells)
+                                        result.baseAddress! + window * outputChannels * cells, cells,
+                                        weights.isRoundedToBFloat16 ? 1 : 0)
                                 }
                                 failed = status.contains { $0 != 0 }
                             }

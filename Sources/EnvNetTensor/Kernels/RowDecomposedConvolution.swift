@@ -15,7 +15,7 @@ enum RowDecomposedConvolution {
     /// stride and dilation, and at least 64 column rows per kernel row (fewer make thin GEMMs).
     static func applies(to p: Convolution.Problem) -> Bool {
         let g = p.geometry
-        return ExecutionOptions.current.usesConvolutionRewrites && g.kernelHeight > 1 && g.strideHeight == 1 && g.dilationHeight == 1
+        return ExecutionOptions.current.usesConvolutionRewrites && ExecutionOptions.current.matrixPrecision == .float32 && g.kernelHeight > 1 && g.strideHeight == 1 && g.dilationHeight == 1
             && p.channels * g.kernelWidth >= 64 && p.outputChannels >= 8 && p.outputHeight >= 2
     }
 

@@ -42,18 +42,24 @@ public enum WinogradConvolution {
         public let outputChannels: Int
         /// Input channels.
         public let inputChannels: Int
+        /// Whether the filters were rounded to bfloat16 before the transform (the bf16 precision,
+        /// whose convolution then rounds its input too).
+        public let isRoundedToBFloat16: Bool
         let values: [Float]
 
         /// Transforms `weight` (`[O, C, 1, 8]` or `[O, C, 8]`).
-        /// - Parameter weight: The filters.
-        public init(_ weight: Tensor) {
+        /// - Parameters:
+        ///   - weight: The filters.
+        ///   - roundingToBFloat16: Round the filters to bfloat16 first (the bf16 precision).
+        public init(_ weight: Tensor, roundingToBFloat16: Bool = false) {
             let shape = weight.shape
             precondition(shape.count >= 3 && shape.last == 8 && weight.count == shape[0] * shape[1] * 8,
                          "WinogradConvolution.TransformedWeights: expected [O, C, 1, 8] filters, got \(shape)")
             outputChannels = shape[0]
             inputChannels = shape[1]
+            isRoundedToBFloat16 = roundingToBFloat16
             var transformed = [Float](repeating: 0, count: 11 * shape[0] * shape[1])
-            weight.contiguous().withUnsafeBufferPointer { w in
+            (roundingToBFloat16 ? BFloat16Matmul.rounded(weight) : weight.contiguous()).withUnsafeBufferPointer { w in
                 envnet_winograd_transform_weights(w.baseAddress, Int32(shape[0]), Int32(shape[1]), &transformed)
             }
             values = transformed
@@ -67,8 +73,11 @@ public enum WinogradConvolution {
     static func forward(input: Tensor, weight: Tensor, transformed given: TransformedWeights?, bias: Tensor?,
                         problem p: Convolution.Problem, output: Address) -> Bool {
         let input = input.contiguous()
-        let transformed = given.flatMap { $0.outputChannels == p.outputChannels && $0.inputChannels == p.channels ? $0 : nil }
-            ?? TransformedWeights(weight)
+        // In bf16 both operands are rounded: the weights before their transform, the input by the kernel.
+        let rounds = ExecutionOptions.current.matrixPrecision == .bfloat16
+        let transformed = given.flatMap {
+            $0.outputChannels == p.outputChannels && $0.inputChannels == p.channels && $0.isRoundedToBFloat16 == rounds ? $0 : nil
+        } ?? TransformedWeights(weight, roundingToBFloat16: rounds)
         let biasValues = bias?.scalars
         let blocks = (p.outputWidth + 63) / 64
         // About 1600 output positions per piece of work: enough pieces for every core even for one image.
@@ -85,7 +94,7 @@ public enum WinogradConvolution {
                     status[piece] = envnet_winograd_convolution(
                         inputBase.pointer + image * p.inputPlane, p.width, Int32(p.channels), u.baseAddress, biasPointer,
                         Int32(p.outputChannels), p.geometry.paddingWidth, first, min(blocksPerPiece, blocks - first),
-                        output.pointer + image * p.outputPlane, p.outputWidth)
+                        output.pointer + image * p.outputPlane, p.outputWidth, rounds ? 1 : 0)
                 }
                 failures = status.filter { $0 != 0 }.count
             }

@@ -30,10 +30,17 @@ public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
     /// convolution of the input's phases (``PolyphaseConvolution``, its conv1 and conv2). False
     /// means whole-kernel im2col everywhere.
     public var usesConvolutionRewrites: Bool = true
-    /// The precision of the fully connected layers' products in evaluation mode: fp32 (the
-    /// default), or bf16 operands with fp32 accumulation (``BFloat16Matmul``) where the CPU has
-    /// AVX512-BF16, fp32 elsewhere. Groundwork of issue 19: training and the convolutions stay fp32.
-    public var linearPrecision: Precision = .float32
+    /// The operand precision of the convolutions' and fully connected layers' products, in training
+    /// and in evaluation: fp32 (the default), or bf16 operands with fp32 accumulation, as PyTorch's
+    /// bf16 autocast (``BFloat16Matmul``). Weights, BatchNorm statistics, the loss and softmax stay
+    /// fp32. bf16 runs where the CPU has AVX512-BF16 and fp32 elsewhere (``matrixPrecision``).
+    public var precision: Precision = .float32
+
+    /// The precision the products actually run at on this CPU: ``precision``, except fp32 where
+    /// bf16 was asked for and the CPU has no AVX512-BF16.
+    public var matrixPrecision: Precision {
+        precision == .bfloat16 && BFloat16Matmul.hasAVX512BF16 ? .bfloat16 : .float32
+    }
 
     /// The operand precision of a matrix product.
     public enum Precision: String, Sendable, Equatable, CaseIterable {
@@ -70,7 +77,7 @@ public struct ExecutionOptions: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(threadCount) threads, Winograd \(usesWinograd ? "on" : "off"), fused operations \(usesFusedOperations ? "on" : "off")"
+        "\(threadCount) threads, Winograd \(usesWinograd ? "on" : "off"), fused operations \(usesFusedOperations ? "on" : "off"), precision \(precision.rawValue)"
     }
 
     /// The options in effect here: the innermost ``withOptions(_:_:)`` of this task, else

@@ -227,19 +227,34 @@ ENVNET_BF16 static void pack_at_fast(const float *a, long rowStride, long m, lon
     }
 }
 
-// The whole product on the calling thread: both operands packed into scratch memory, then the kernel.
+// The whole product on the calling thread, in blocks: B in slices of blockColumns columns, A in
+// slices of blockRows rows, each packed into scratch memory just before the kernel reads it. The
+// scratch stays a few MB whatever the sizes (packing whole operands took up to 60 MB per thread for
+// a linear layer's weight), and a slice is still in cache when the kernel reads it.
+enum { blockColumns = 256, blockRows = 128 };
+
 ENVNET_BF16 static int gemm_strided(int transposeA, int transposeB, long m, long n, long k, const float *a, long lda,
                                     const float *b, long ldb, int accumulate, float *c, long ldc) {
-    long pairs = envnet_bf16_pair_count(k), panels = (n + panelWidth - 1) / panelWidth;
-    uint32_t *packedA = malloc((size_t)(m * pairs > 0 ? m * pairs : 1) * sizeof *packedA);
-    uint16_t *packedB = malloc((size_t)(envnet_bf16_packed_b_count(k, n) > 0 ? envnet_bf16_packed_b_count(k, n) : 1) * sizeof *packedB);
+    long pairs = envnet_bf16_pair_count(k);
+    long columnsPerBlock = n < blockColumns ? n : blockColumns, rowsPerBlock = m < blockRows ? m : blockRows;
+    uint32_t *packedA = malloc((size_t)(rowsPerBlock * pairs) * sizeof *packedA);
+    uint16_t *packedB = malloc((size_t)envnet_bf16_packed_b_count(k, columnsPerBlock) * sizeof *packedB);
     if (!packedA || !packedB) { free(packedA); free(packedB); return -2; }
-    if (transposeA) pack_at_fast(a, lda, m, k, packedA, 0, m);
-    else pack_a_fast(a, lda, m, k, packedA, 0, m);
     int packed = 1;
-    if (transposeB) packed = pack_bt_fast(b, ldb, k, n, packedB, 0, panels);
-    else pack_b_fast(b, ldb, k, n, packedB, 0, panels);
-    if (packed) run(m, n, k, packedA, packedB, c, ldc, accumulate, 0, m, 0, panels);
+    for (long column = 0; column < n && packed; column += blockColumns) {
+        long columns = n - column < blockColumns ? n - column : blockColumns;
+        long panels = (columns + panelWidth - 1) / panelWidth;
+        // B[:, column ..< column + columns]: row-major B starts at the column, transposed B at its row.
+        if (transposeB) packed = pack_bt_fast(b + column * ldb, ldb, k, columns, packedB, 0, panels);
+        else pack_b_fast(b + column, ldb, k, columns, packedB, 0, panels);
+        if (!packed) break;
+        for (long row = 0; row < m; row += blockRows) {
+            long rows = m - row < blockRows ? m - row : blockRows;
+            if (transposeA) pack_at_fast(a + row, lda, rows, k, packedA, 0, rows);
+            else pack_a_fast(a + row * lda, lda, rows, k, packedA, 0, rows);
+            run(rows, columns, k, packedA, packedB, c + row * ldc + column, ldc, accumulate, 0, rows, 0, panels);
+        }
+    }
     free(packedA);
     free(packedB);
     return packed ? 1 : -2;

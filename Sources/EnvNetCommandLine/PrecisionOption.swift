@@ -22,7 +22,10 @@ struct PrecisionOption: ParsableArguments {
     /// starts), with a one-line notice where the CPU cannot run bf16.
     func apply() {
         ExecutionOptions.processWide.precision = value
-        if value == .bfloat16, ExecutionOptions.processWide.matrixPrecision != .bfloat16 {
+        guard value == .bfloat16 else { return }
+        if ExecutionOptions.processWide.matrixPrecision == .bfloat16 {
+            printError("precision: bf16 operands with fp32 sums (AVX512-BF16)")
+        } else {
             printError("notice: this CPU has no AVX512-BF16, so --precision bf16 runs in fp32")
         }
     }

@@ -184,6 +184,82 @@ public class BatchNorm: Module, Layer {
         withExtendedLifetime((input, gradientOutput, gammaTensor, weight, bias)) {}
         return inPlace ? input : gradientInput
     }
+
+    // MARK: - Passes for a block that keeps the tensors itself
+
+    /// The training forward pass into `output` (`input`'s size, not aliasing it), keeping nothing
+    /// of `input`: the caller gives it back to ``backwardTraining(input:gradientOutput:into:)``.
+    /// Same results as ``forward(_:)``. `[N, C, ...] -> [N, C, ...]`
+    package func forwardTraining(_ input: Tensor, into output: UnsafeMutablePointer<Float>) {
+        let input = input.contiguous()
+        let gammaTensor = weight?.value.contiguous(), betaTensor = bias?.value.contiguous()
+        runningMean.value.makeContiguousAndUnique()
+        runningVariance.value.makeContiguousAndUnique()
+        BatchNormalization.forwardTraining(
+            input: input.readPointer, output: output, shape: channelShape(input.shape), gamma: gammaTensor?.readPointer,
+            beta: betaTensor?.readPointer, epsilon: epsilon, momentum: momentum, runningMean: runningMean.value.writePointer,
+            runningVariance: runningVariance.value.writePointer, saved: saved, relu: fusedReLU, reducer: statisticsReducer)
+        withExtendedLifetime((input, gammaTensor, betaTensor)) {}
+    }
+
+    /// The backward pass of ``forwardTraining(_:into:)`` for its `input` (contiguous), the input
+    /// gradient into `gradientInput` (which may be `input`'s storage). Same results as ``backward(_:)``.
+    package func backwardTraining(input: Tensor, gradientOutput: Tensor, into gradientInput: UnsafeMutablePointer<Float>) {
+        let gradientOutput = gradientOutput.contiguous()
+        weight?.gradient.makeContiguousAndUnique()
+        bias?.gradient.makeContiguousAndUnique()
+        let gammaTensor = weight?.value.contiguous()
+        BatchNormalization.backward(
+            input: input.readPointer, gradientOutput: gradientOutput.readPointer, gradientInput: gradientInput,
+            shape: channelShape(input.shape), gamma: gammaTensor?.readPointer,
+            gammaGradient: weight.map { $0.gradient.writePointer }, betaGradient: bias.map { $0.gradient.writePointer },
+            saved: saved, relu: fusedReLU, reducer: statisticsReducer)
+        withExtendedLifetime((input, gradientOutput, gammaTensor, weight, bias)) {}
+    }
+
+    /// The training forward pass followed by max pooling of `1 x poolSize` windows with stride
+    /// `poolSize`, without storing the normalised tensor (``BatchNormalization/forwardTrainingPooled(input:shape:poolSize:pooled:indices:gamma:beta:epsilon:momentum:runningMean:runningVariance:saved:reducer:)``);
+    /// for a layer with ReLU fused. `[N, C, 1, W] -> [N, C, 1, W / poolSize]` and the windows' argmaxes.
+    package func forwardTrainingPooled(_ input: Tensor, poolSize: Int) -> (pooled: Tensor, indices: [Int32]) {
+        precondition(fusedReLU && input.rank == 4 && input.shape[2] == 1, "\(layerDescription): pooled training needs ReLU and [N, C, 1, W]")
+        let input = input.contiguous()
+        let shape = channelShape(input.shape), cells = shape.length / poolSize
+        let pooled = Tensor.zeros([input.shape[0], featureCount, 1, cells])
+        var indices = [Int32](repeating: 0, count: shape.batch * featureCount * cells)
+        let gammaTensor = weight?.value.contiguous(), betaTensor = bias?.value.contiguous()
+        runningMean.value.makeContiguousAndUnique()
+        runningVariance.value.makeContiguousAndUnique()
+        indices.withUnsafeMutableBufferPointer { positions in
+            BatchNormalization.forwardTrainingPooled(
+                input: input.readPointer, shape: shape, poolSize: poolSize, pooled: pooled.writePointer, indices: positions.baseAddress!,
+                gamma: gammaTensor?.readPointer, beta: betaTensor?.readPointer, epsilon: epsilon, momentum: momentum,
+                runningMean: runningMean.value.writePointer, runningVariance: runningVariance.value.writePointer,
+                saved: saved, reducer: statisticsReducer)
+        }
+        withExtendedLifetime((input, gammaTensor, betaTensor, pooled)) {}
+        return (pooled, indices)
+    }
+
+    /// The backward pass of ``forwardTrainingPooled(_:poolSize:)``: the input gradient replaces
+    /// `input` (contiguous and not shared).
+    package func backwardPooled(input: Tensor, gradientPooled: Tensor, indices: [Int32], poolSize: Int) {
+        let gradientPooled = gradientPooled.contiguous()
+        weight?.gradient.makeContiguousAndUnique()
+        bias?.gradient.makeContiguousAndUnique()
+        let gammaTensor = weight?.value.contiguous()
+        indices.withUnsafeBufferPointer { positions in
+            BatchNormalization.backwardPooled(
+                input: input.writePointer, gradientPooled: gradientPooled.readPointer, indices: positions.baseAddress!,
+                shape: channelShape(input.shape), poolSize: poolSize, gamma: gammaTensor?.readPointer,
+                gammaGradient: weight.map { $0.gradient.writePointer }, betaGradient: bias.map { $0.gradient.writePointer },
+                saved: saved, reducer: statisticsReducer)
+        }
+        withExtendedLifetime((input, gradientPooled, gammaTensor, weight, bias)) {}
+    }
+
+    private func channelShape(_ shape: [Int]) -> BatchNormalization.Shape {
+        BatchNormalization.Shape(batch: shape[0], channels: featureCount, length: shape.dropFirst(2).reduce(1, *))
+    }
 }
 /// Batch normalisation of `[N, C]` or `[N, C, L]` data (PyTorch's `BatchNorm1d`): statistics per
 /// channel over the batch (and length) axes. See ``BatchNorm`` for the semantics.

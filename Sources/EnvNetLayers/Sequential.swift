@@ -203,7 +203,7 @@ public final class LayerProfiler: @unchecked Sendable {
 
     /// Runs `body` for `layer`, timing it when a ``record(_:)`` is in progress.
     @inline(__always)
-    static func measure(_ layer: any Layer, _ phase: Phase, _ body: () -> Tensor) -> Tensor {
+    package static func measure<Result>(_ layer: any Layer, _ phase: Phase, _ body: () -> Result) -> Result {
         guard let profiler = current else { return body() }
         let start = DispatchTime.now().uptimeNanoseconds
         let result = body()

@@ -40,6 +40,9 @@ struct CommandLineTests {
         (["resample", "a.wav", "b.wav", "--rate", "0"], "--rate"),
         (["inspect"], "files"),
         (["bench", "--batch-size", "0"], "--batch-size"),
+        (["bench", "--precision", "fp16"], "--precision"),
+        (["predict", "--weights", "w", "--precision", "int8", "a.wav"], "--precision"),
+        (["train", "--data", "d", "--output", "x", "--precision", "bf32"], "--precision"),
         (["demo", "--epochs", "0"], "--epochs"),
         (["no-such-command"], "no-such-command"),
     ])

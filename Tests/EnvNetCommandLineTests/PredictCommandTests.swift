@@ -35,6 +35,12 @@ struct PredictCommandTests {
         #expect(humLine.contains(": silent") && (humLine.contains("peaks at -59.") || humLine.contains("peaks at -60.")), "\(humLine)")
         let soundLine = try #require(lines.first { $0.hasPrefix(sound.path) })
         #expect(classes.contains { soundLine.contains(": \($0) ") } && soundLine.contains("%") && soundLine.contains("strongest at"), "\(soundLine)")
+        // --precision bf16 (fp32 with a notice where the CPU has no AVX512-BF16) names the same class.
+        let bf16Log = folder.appendingPathComponent("predict-bf16.txt")
+        try ChildProcess.run(["predict", "--precision", "bf16", sound.path], log: bf16Log, timeout: 240)
+        let bf16Line = try #require(try String(contentsOf: bf16Log, encoding: .utf8).split(separator: "\n").map(String.init).first { $0.hasPrefix(sound.path) })
+        let soundClass = classes.first { soundLine.contains(": \($0) ") }
+        #expect(soundClass.map { bf16Line.contains(": \($0) ") } == true, "fp32: \(soundLine); bf16: \(bf16Line)")
 
         // --json: every window with its time range.
         let json = folder.appendingPathComponent("predict.json")

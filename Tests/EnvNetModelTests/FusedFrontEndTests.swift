@@ -163,4 +163,40 @@ struct FusedFrontEndTests {
         #expect(frontEnd.derivedWeightBuildCount == count + 1)
         #expect(frontEnd.fusedWeights() == Self.freshFold(frontEnd))
     }
+
+    @Test("The lean training pass (bn2 + pool2 as one operation, conv1 recomputed) gives the layers' outputs, gradients and running statistics bit for bit, in fp32 and bf16, both variants",
+          arguments: [(EnvNetConfiguration.Variant.official, ExecutionOptions.Precision.float32), (.seed, .float32), (.official, .bfloat16)])
+    func leanTrainingPassEqualsTheLayers(variant: EnvNetConfiguration.Variant, precision: ExecutionOptions.Precision) throws {
+        var lean = ExecutionOptions.current
+        lean.precision = precision
+        var layered = lean
+        layered.usesFusedOperations = false
+        let a = Self.network(variant, seed: 21), b = Self.network(variant, seed: 21)
+        var generator = SeededGenerator(seed: 22)
+        for step in 0..<2 {  // the second step runs on the kept buffers
+            let input = Tensor.normal([3, 1, 1, a.inputLength], standardDeviation: 0.3, generator: &generator)
+            let upstream = Tensor.normal([3, 40, 1, (a.inputLength + (variant == .seed ? 16 : 0) - 14) / 160], generator: &generator)
+            for net in [a, b] { net.train(); net.zeroGradients() }
+            a.frontEnd.conv1.computesInputGradient = step == 0
+            b.frontEnd.conv1.computesInputGradient = step == 0
+            let leanOutput = ExecutionOptions.withOptions(lean) { a.frontEnd(input) }
+            let layeredOutput = ExecutionOptions.withOptions(layered) { b.frontEnd(input) }
+            #expect(ExecutionOptions.withOptions(lean) { a.frontEnd.runsLeanTraining })
+            #expect(!ExecutionOptions.withOptions(layered) { b.frontEnd.runsLeanTraining })
+            #expect(leanOutput.shape == layeredOutput.shape && leanOutput == layeredOutput, "step \(step): pooled outputs differ")
+            let leanGradient = ExecutionOptions.withOptions(lean) { a.frontEnd.backward(upstream) }
+            let layeredGradient = ExecutionOptions.withOptions(layered) { b.frontEnd.backward(upstream) }
+            #expect(leanGradient.shape == layeredGradient.shape && leanGradient == layeredGradient, "step \(step): input gradients differ")
+            let gradients = Dictionary(uniqueKeysWithValues: b.frontEnd.namedParameters().map { ($0.key, $0.parameter.gradient) })
+            for (name, parameter) in a.frontEnd.namedParameters() {
+                #expect(gradients[name] == parameter.gradient, "\(name) at step \(step)")
+                #expect(parameter.gradient.scalars.contains { $0 != 0 }, "\(name) has no gradient")
+            }
+            let buffers = Dictionary(uniqueKeysWithValues: b.frontEnd.namedBuffers().map { ($0.key, $0.buffer.value) })
+            for (name, buffer) in a.frontEnd.namedBuffers() { #expect(buffers[name] == buffer.value, "\(name) at step \(step)") }
+        }
+        // Evaluation mode leaves the lean pass.
+        a.eval()
+        #expect(!a.frontEnd.runsLeanTraining)
+    }
 }

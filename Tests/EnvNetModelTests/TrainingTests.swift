@@ -101,6 +101,36 @@ struct TrainingTests {
         #expect(throws: TrainingError.self) { try trainer.resumeIfPossible() }
     }
 
+    @Test("A checkpoint made in bf16 resumes only in bf16, and an fp32 one only in fp32 (where the CPU runs bf16)")
+    func resumeRefusesAnotherPrecision() throws {
+        var bf16 = ExecutionOptions.current
+        bf16.precision = .bfloat16
+        var fp32 = bf16
+        fp32.precision = .float32
+        let clips = Self.clips(), names = ["low", "middle", "high"]
+        func trainer(_ folder: URL) throws -> Trainer {
+            try Trainer(network: EnvNet(configuration: Self.configuration, seed: 3), training: clips, classNames: names,
+                        configuration: Self.recipe(epochs: 2, betweenClass: false), runFolder: folder)
+        }
+        for (made, resumed) in [(bf16, fp32), (fp32, bf16)] {
+            let folder = try Self.folder()
+            _ = try ExecutionOptions.withOptions(made) {
+                try Trainer(network: EnvNet(configuration: Self.configuration, seed: 3), training: clips, classNames: names,
+                            configuration: Self.recipe(epochs: 1, betweenClass: false), runFolder: folder).run()
+            }
+            let other = try trainer(folder)
+            if bf16.matrixPrecision == .bfloat16 {
+                #expect { try ExecutionOptions.withOptions(resumed) { try other.resumeIfPossible() } } throws: { error in
+                    "\(error)".contains("precision")
+                }
+            } else {
+                // Without AVX512-BF16 both run fp32: nothing differs.
+                #expect(try ExecutionOptions.withOptions(resumed) { try other.resumeIfPossible() })
+            }
+            #expect(try ExecutionOptions.withOptions(made) { try trainer(folder).resumeIfPossible() })
+        }
+    }
+
     @Test func badInputsAreRefusedBeforeWork() throws {
         let names = ["low", "middle", "high"]
         let network = EnvNet(configuration: Self.configuration)

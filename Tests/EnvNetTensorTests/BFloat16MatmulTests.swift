@@ -97,10 +97,10 @@ struct BFloat16MatmulTests {
         #expect(difference > 1e-4 && difference < 2e-2, "\(difference)")
     }
 
-    @Test("gemm(precision: .bfloat16) equals the definition for every transpose, with and without accumulation, in one piece and in parallel blocks")
-    func stridedProducts() throws {
-        var generator = SeededGenerator(seed: 31)
-        let (m, n, k) = (37, 71, 45)  // ragged rows, panels and an odd K
+    @Test("gemm(precision: .bfloat16) equals the definition for every transpose, with and without accumulation, in one piece and in parallel blocks",
+          arguments: [(37, 71, 45), (300, 530, 19)])  // ragged rows, panels and odd K; then several of the kernel's 128 x 256 blocks
+    func stridedProducts(m: Int, n: Int, k: Int) throws {
+        var generator = SeededGenerator(seed: UInt64(31 + m))
         for (transposeA, transposeB) in [(false, false), (false, true), (true, false), (true, true)] {
             let a = Tensor.uniform([m, k], in: -1..<1, generator: &generator), b = Tensor.uniform([k, n], in: -1..<1, generator: &generator)
             let c0 = Tensor.uniform([m, n], in: -1..<1, generator: &generator)

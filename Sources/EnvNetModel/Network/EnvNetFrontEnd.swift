@@ -12,9 +12,16 @@ import EnvNetLayers
 /// ``ExecutionOptions/usesFusedOperations`` allows, it runs as the tensor core's fused operation
 /// (``FusedFrontEnd``: BatchNorm folded into the convolutions, conv2 by Winograd F(4, 8), pooling
 /// in the cache), whose results equal the layers' within 1e-4 of their scale; the folded weights
-/// are kept until a weight or a running statistic changes. Otherwise the layers run one by one,
-/// with conv2, bn1, bn2 and pool2 writing their input gradients over their inputs (each input is
-/// the previous layer's output, which that layer does not read again).
+/// are kept until a weight or a running statistic changes.
+///
+/// In training mode, where ``ExecutionOptions/usesFusedOperations`` allows, it runs a lean pass
+/// that keeps two window-sized tensors instead of four (EnvNet's training step then needs about a
+/// quarter less memory) and gives the layers' results bit for bit: bn2, its ReLU and pool2 run as one
+/// operation that never stores bn2's output (``BatchNormalization/forwardTrainingPooled(input:shape:poolSize:pooled:indices:gamma:beta:epsilon:momentum:runningMean:runningVariance:saved:reducer:)``),
+/// and conv1's output, which only bn1's backward pass reads again, is computed anew for it (conv1 is
+/// 2 % of the step's work). Otherwise the layers run one by one, with conv2, bn1, bn2 and pool2
+/// writing their input gradients over their inputs (each input is the previous layer's output,
+/// which that layer does not read again).
 public final class EnvNetFrontEnd: Module, LayerChain {
     /// 1 -> 40, 1x8.
     public let conv1: Conv2d
@@ -69,10 +76,128 @@ public final class EnvNetFrontEnd: Module, LayerChain {
     /// pool2's output: the fused operation where it applies, else the layers. `[N, 1, 1, L] -> [N, 40, 1, cells]`
     /// - Parameter input: Audio windows.
     public func forward(_ input: Tensor) -> Tensor {
+        leanState = nil
+        if runsLeanTraining { return forwardLean(input) }
+        // Outside the lean pass its buffers are given back (evaluation between epochs would
+        // otherwise hold two window-sized tensors it does not use).
+        leanBuffers = nil
         if FusedFrontEnd.isSupported, let weights = fusedWeights(), let pooled = FusedFrontEnd.forward(input, weights: weights) {
             return pooled
         }
         return forwardLayers(input)
+    }
+
+    /// The gradient with respect to the audio: the lean pass's own when the last forward pass was
+    /// lean, else the layers'. `[N, 40, 1, cells] -> [N, 1, 1, L]`
+    /// - Parameter gradientOutput: The gradient with respect to pool2's output.
+    public func backward(_ gradientOutput: Tensor) -> Tensor {
+        guard let state = leanState else { return backwardLayers(gradientOutput) }
+        leanState = nil
+        return backwardLean(gradientOutput, state)
+    }
+
+    // MARK: - The lean training pass
+
+    /// Whether ``forward(_:)`` takes the lean training pass: every layer training, the options
+    /// allowing fused operations, and pool2 a plain 1 x k window with stride k.
+    package var runsLeanTraining: Bool {
+        let pool = pool2.geometry
+        return ExecutionOptions.current.usesFusedOperations
+            && conv1.isTraining && bn1.isTraining && conv2.isTraining && bn2.isTraining && pool2.isTraining
+            && bn1.fusedReLU && bn2.fusedReLU
+            && pool.kernelHeight == 1 && pool.strideHeight == 1 && pool.paddingHeight == 0 && pool.paddingWidth == 0
+            && pool.dilationHeight == 1 && pool.dilationWidth == 1 && pool.kernelWidth == pool.strideWidth
+    }
+
+    /// What the lean pass keeps for its backward pass.
+    private struct LeanState {
+        /// The audio `[N, 1, 1, L]`.
+        var audio: Tensor
+        /// bn1's output (conv2's input) in ``leanBuffers``' second buffer.
+        var hidden: Tensor
+        /// conv2's output (bn2's input) in the first buffer.
+        var convolved: Tensor
+        /// pool2's argmaxes.
+        var indices: [Int32]
+        /// conv1's output shape.
+        var firstShape: [Int]
+    }
+
+    private var leanState: LeanState?
+    /// Two buffers of the larger convolution output's size, kept between steps (fresh pages would cost a page fault
+    /// each); conv1's output and then conv2's use the first, bn1's output the second.
+    private var leanBuffers: (TensorStorage, TensorStorage)?
+
+    /// A contiguous tensor of `shape` over the start of `storage`.
+    private static func view(_ storage: TensorStorage, _ shape: [Int]) -> Tensor {
+        Tensor(storage: storage, shape: shape, strides: Shape.contiguousStrides(shape))
+    }
+
+    private func forwardLean(_ input: Tensor) -> Tensor {
+        let audio = input.contiguous()
+        let firstShape = (try? conv1.outputShape(forInputShape: audio.shape)) ?? []
+        let secondShape = (try? conv2.outputShape(forInputShape: firstShape)) ?? []
+        precondition(!firstShape.isEmpty && !secondShape.isEmpty, "\(layerDescription): input \(audio.shape) does not fit its convolutions")
+        // With padding (the seed variant) conv2's output is the longer one.
+        let capacity = Swift.max(firstShape.reduce(1, *), secondShape.reduce(1, *))
+        if leanBuffers == nil || leanBuffers!.0.capacity < capacity {
+            leanBuffers = nil
+            leanBuffers = (TensorStorage(capacity: capacity), TensorStorage(capacity: capacity))
+        }
+        let (first, second) = leanBuffers!
+        let x1 = Self.view(first, firstShape), y1 = Self.view(second, firstShape)
+        LayerProfiler.measure(conv1, .forward) {
+            Convolution.forward(input: audio, weight: conv1.weight.value, bias: conv1.bias?.value, geometry: conv1.geometry,
+                                into: first.baseAddress)
+        }
+        LayerProfiler.measure(bn1, .forward) { bn1.forwardTraining(x1, into: second.baseAddress) }
+        // conv1's output is not needed again before bn1's backward pass, which computes it anew.
+        let x2 = Self.view(first, secondShape)
+        LayerProfiler.measure(conv2, .forward) {
+            Convolution.forward(input: y1, weight: conv2.weight.value, bias: conv2.bias?.value, geometry: conv2.geometry,
+                                into: first.baseAddress, winogradWeights: conv2.winogradWeights())
+        }
+        let (pooled, indices) = LayerProfiler.measure(bn2, .forward) { bn2.forwardTrainingPooled(x2, poolSize: pool2.geometry.kernelWidth) }
+        leanState = LeanState(audio: audio, hidden: y1, convolved: x2, indices: indices, firstShape: firstShape)
+        return pooled
+    }
+
+    private func backwardLean(_ gradientOutput: Tensor, _ state: LeanState) -> Tensor {
+        let (first, second) = leanBuffers!
+        precondition(gradientOutput.shape == [state.convolved.shape[0], state.convolved.shape[1], 1, state.indices.count / Swift.max(1, state.convolved.shape[0] * state.convolved.shape[1])],
+                     "\(layerDescription).backward: output gradient \(gradientOutput.shape) does not fit the last forward pass")
+        // bn2 and pool2: the gradient replaces conv2's output.
+        LayerProfiler.measure(bn2, .backward) {
+            bn2.backwardPooled(input: state.convolved, gradientPooled: gradientOutput, indices: state.indices, poolSize: pool2.geometry.kernelWidth)
+        }
+        // conv2: the weight gradient reads bn1's output, whose storage then takes the input gradient.
+        LayerProfiler.measure(conv2, .backward) {
+            accumulateWeightGradient(conv2, gradientOutput: state.convolved, input: state.hidden)
+            Convolution.backwardInput(gradientOutput: state.convolved, weight: conv2.weight.value, inputShape: state.firstShape,
+                                      geometry: conv2.geometry, into: second.baseAddress)
+        }
+        // bn1 needs conv1's output: computed again into the first buffer, then replaced by its gradient.
+        let x1 = Self.view(first, state.firstShape)
+        LayerProfiler.measure(bn1, .backward) {
+            Convolution.forward(input: state.audio, weight: conv1.weight.value, bias: conv1.bias?.value, geometry: conv1.geometry,
+                                into: first.baseAddress)
+            bn1.backwardTraining(input: x1, gradientOutput: Self.view(second, state.firstShape), into: first.baseAddress)
+        }
+        return LayerProfiler.measure(conv1, .backward) {
+            accumulateWeightGradient(conv1, gradientOutput: x1, input: state.audio)
+            guard conv1.computesInputGradient else { return Tensor.zeros(state.audio.shape) }
+            return Convolution.backwardInput(gradientOutput: x1, weight: conv1.weight.value, inputShape: state.audio.shape, geometry: conv1.geometry)
+        }
+    }
+
+    private func accumulateWeightGradient(_ layer: Conv2d, gradientOutput: Tensor, input: Tensor) {
+        if let bias = layer.bias {
+            Convolution.backwardWeight(gradientOutput: gradientOutput, input: input, geometry: layer.geometry,
+                                       accumulatingInto: &layer.weight.gradient, bias: &bias.gradient)
+        } else {
+            Convolution.backwardWeight(gradientOutput: gradientOutput, input: input, geometry: layer.geometry,
+                                       accumulatingInto: &layer.weight.gradient)
+        }
     }
 
     /// Whether the fused operation would run now: every layer in evaluation mode (the whole block,

@@ -187,6 +187,15 @@ public enum BatchNormalization {
         saved: SavedStatistics, relu: Bool, reducer: (any StatisticsReducer)? = nil
     ) {
         precondition(saved.channels == shape.channels, "BatchNormalization.forwardTraining: statistics of \(saved.channels) channels for \(shape.channels)")
+        let moments = batchMoments(input: x, shape: shape, reducer: reducer)
+        takeStatistics(moments, shape: shape, gamma: gamma, beta: beta, epsilon: epsilon, momentum: momentum,
+                       runningMean: runMean, runningVariance: runVar, saved: saved) { channel, scale, shift in
+            applyAffine(x, y, shape: shape, channel: channel, scale: scale, shift: shift, relu: relu)
+        }
+    }
+
+    /// The batch's moments per channel (combined across processes by `reducer`).
+    static func batchMoments(input x: UnsafePointer<Float>, shape: Shape, reducer: (any StatisticsReducer)?) -> [Moments] {
         let batch = shape.batch, channels = shape.channels, length = shape.length
         var moments = [Moments](repeating: Moments(count: 0, mean: 0, squares: 0), count: channels)
         moments.withUnsafeMutableBufferPointer { moments in
@@ -215,10 +224,20 @@ public enum BatchNormalization {
         reducer?.combine(&moments)
         precondition(moments.count == channels && moments.allSatisfy { $0.count > 1 },
                      "BatchNormalization.forwardTraining: the reducer returned statistics of \(moments.count) channels or of one value")
+        return moments
+    }
+
+    /// Fills `saved` and moves the running statistics from the batch's moments; `apply` then
+    /// normalises each channel with its scale and shift (in parallel over the channels).
+    static func takeStatistics(
+        _ moments: [Moments], shape: Shape, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, epsilon: Float, momentum: Float,
+        runningMean runMean: UnsafeMutablePointer<Float>, runningVariance runVar: UnsafeMutablePointer<Float>, saved: SavedStatistics,
+        apply: (_ channel: Int, _ scale: Float, _ shift: Float) -> Void
+    ) {
         saved.count = moments.first?.count ?? 0
         let means = saved.mean, inverses = saved.inverseStandardDeviation, scales = saved.scale, shifts = saved.shift
         moments.withUnsafeBufferPointer { moments in
-            Parallel.forEach(count: channels) { channel in
+            Parallel.forEach(count: shape.channels) { channel in
                 let channelMoments = moments[channel]
                 let mean = Float(channelMoments.mean)
                 let variance = channelMoments.squares / channelMoments.count
@@ -229,7 +248,7 @@ public enum BatchNormalization {
                 let shift = (beta?[channel] ?? 0) - mean * scale
                 scales[channel] = scale
                 shifts[channel] = shift
-                applyAffine(x, y, shape: shape, channel: channel, scale: scale, shift: shift, relu: relu)
+                apply(channel, scale, shift)
                 let unbiased = Float(channelMoments.squares / (channelMoments.count - 1))
                 runMean[channel] = (1 - momentum) * runMean[channel] + momentum * mean
                 runVar[channel] = (1 - momentum) * runVar[channel] + momentum * unbiased
@@ -362,7 +381,7 @@ public enum BatchNormalization {
 
 /// Σ x over a row, in eight Float lanes, returned as Double.
 @inline(__always)
-private func rowSum(_ x: UnsafePointer<Float>, _ count: Int) -> Double {
+func rowSum(_ x: UnsafePointer<Float>, _ count: Int) -> Double {
     var lanes = SIMD8<Float>()
     var index = 0
     while index + 8 <= count {
@@ -377,7 +396,7 @@ private func rowSum(_ x: UnsafePointer<Float>, _ count: Int) -> Double {
 /// A row's mean and sum of squared deviations from it, in one pass: sums of `d = x − shift` and
 /// `d²` in eight Float lanes, then `Σd² − (Σd)²/n` in Double (exact when `shift` is near the mean).
 @inline(__always)
-private func rowMoments(_ x: UnsafePointer<Float>, _ count: Int, shift: Float) -> (count: Double, mean: Double, squares: Double) {
+func rowMoments(_ x: UnsafePointer<Float>, _ count: Int, shift: Float) -> (count: Double, mean: Double, squares: Double) {
     guard count > 0 else { return (0, 0, 0) }
     let shifts = SIMD8<Float>(repeating: shift)
     var sumLanes = SIMD8<Float>(), squareLanes = SIMD8<Float>()

@@ -261,6 +261,21 @@ public enum Convolution {
         withExtendedLifetime(output) {}
     }
 
+    /// ``forward(input:weight:bias:geometry:)`` writing `N · O · OH · OW` contiguous values at
+    /// `output`, for a caller that owns the buffer (and reuses it for tensors of other shapes).
+    /// - Parameter winogradWeights: `weight` already transformed, as in ``forward(input:weight:bias:geometry:into:winogradWeights:)``.
+    public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry,
+                               into output: UnsafeMutablePointer<Float>, winogradWeights: WinogradConvolution.TransformedWeights? = nil) {
+        let p = TensorError.check { () throws -> Problem in
+            let p = try problem(input: input.shape, weight: weight.shape, geometry: geometry, operation: "Convolution.forward")
+            if let bias, bias.shape != [p.outputChannels] {
+                throw TensorError.shapeMismatch(operation: "Convolution.forward", message: "bias \(bias.shape) does not match \(p.outputChannels) output channels")
+            }
+            return p
+        }
+        forwardCore(input: input, weight: weight, bias: bias, problem: p, output: Address(pointer: output), winogradWeights: winogradWeights)
+    }
+
     /// The forward pass into `p.batch · p.outputChannels · p.outputPlane` contiguous values at `outputBase`.
     static func forwardCore(input: Tensor, weight: Tensor, bias: Tensor?, problem p: Problem, output outputBase: Address,
                             winogradWeights: WinogradConvolution.TransformedWeights? = nil) {

@@ -7,8 +7,9 @@ over rounds, the largest peak RSS, and our/peer ratios.
 
 Usage (from the repository root):
   python3 Benchmarks/compare.py [--network envnet|envnet-v2] [--rounds 2] [--repetitions 5] [--batch-size 64] [--markdown] [--bf16-peers]
-With --bf16-peers each round also runs the peer in its bf16 setups (autocast with channels_last, eager
-and under torch.compile), and the table adds our ratio against PyTorch's best bf16 figure of each row.
+With --bf16-peers each round also runs `envnet bench --precision bf16` and the peer in its bf16 setups
+(autocast with channels_last, eager and under torch.compile), and the table adds the ratios of our
+fp32 and our bf16 against PyTorch's best bf16 figure of each row.
 Needs a release build of envnet (built here if missing) and torch for the peer.
 """
 import argparse
@@ -58,9 +59,13 @@ def main():
     bf16_setups = {"bf16 + channels_last": ["--precision", "bf16", "--channels-last"],
                    "bf16 + channels_last + compile": ["--precision", "bf16", "--channels-last", "--compile"]} if args.bf16_peers else {}
     bf16_runs = {name: [] for name in bf16_setups}
+    ours_bf16 = []
     for round_index in range(args.rounds):
         print(f"round {round_index + 1}/{args.rounds}: envnet bench ...", file=sys.stderr)
         ours.append(run_json(ours_command))
+        if args.bf16_peers:
+            print(f"round {round_index + 1}/{args.rounds}: envnet bench --precision bf16 ...", file=sys.stderr)
+            ours_bf16.append(run_json(ours_command + ["--precision", "bf16"]))
         print(f"round {round_index + 1}/{args.rounds}: PyTorch peer ...", file=sys.stderr)
         peer.append(run_json(peer_command))
         for name, flags in bf16_setups.items():
@@ -100,9 +105,13 @@ def main():
             print(f"  {name:32} training {figures['training']:7.1f} samples/s  inference {figures['inference']:7.1f} windows/s  peak {figures['memory'] / 1e6:6.0f} MB")
         best_training = max(setups.values(), key=lambda f: f["training"])
         best_inference = max(setups.values(), key=lambda f: f["inference"])
-        print(f"ours (fp32) against PyTorch's best bf16: training {a['training'] / best_training['training']:.2f}x (target >= 3), "
-              f"inference {a['inference'] / best_inference['inference']:.2f}x (target >= 5), "
-              f"peak memory {a['memory'] / min(f['memory'] for f in setups.values()):.2f}x (target <= 0.75)")
+        lowest_memory = min(f["memory"] for f in setups.values())
+        c = summary(ours_bf16)
+        print(f"  {'ours, bf16':32} training {c['training']:7.1f} samples/s  inference {c['inference']:7.1f} windows/s  peak {c['memory'] / 1e6:6.0f} MB")
+        for label, figures in (("fp32", a), ("bf16", c)):
+            print(f"ours ({label}) against PyTorch's best bf16: training {figures['training'] / best_training['training']:.2f}x (target >= 3), "
+                  f"inference {figures['inference'] / best_inference['inference']:.2f}x (target >= 5), "
+                  f"peak memory {figures['memory'] / lowest_memory:.2f}x (target <= 0.75)")
     print("\nper-layer times of envnet bench (ms, last round, training mode):")
     for layer in ours[-1]["layers"]:
         print(f"  {layer['name']:10} forward {layer['forwardMilliseconds']:8.2f}  backward {layer['backwardMilliseconds']:8.2f}")

@@ -158,6 +158,8 @@ public final class EnvNetFrontEnd: Module, LayerChain {
                                 into: first.baseAddress, winogradWeights: conv2.winogradWeights())
         }
         let (pooled, indices) = LayerProfiler.measure(bn2, .forward) { bn2.forwardTrainingPooled(x2, poolSize: pool2.geometry.kernelWidth) }
+        // pool2 ran inside bn2's operation, whose time includes it: the profiler hears of it with none.
+        LayerProfiler.measure(pool2, .forward) {}
         leanState = LeanState(audio: audio, hidden: y1, convolved: x2, indices: indices, firstShape: firstShape)
         return pooled
     }
@@ -167,6 +169,7 @@ public final class EnvNetFrontEnd: Module, LayerChain {
         precondition(gradientOutput.shape == [state.convolved.shape[0], state.convolved.shape[1], 1, state.indices.count / Swift.max(1, state.convolved.shape[0] * state.convolved.shape[1])],
                      "\(layerDescription).backward: output gradient \(gradientOutput.shape) does not fit the last forward pass")
         // bn2 and pool2: the gradient replaces conv2's output.
+        LayerProfiler.measure(pool2, .backward) {}
         LayerProfiler.measure(bn2, .backward) {
             bn2.backwardPooled(input: state.convolved, gradientPooled: gradientOutput, indices: state.indices, poolSize: pool2.geometry.kernelWidth)
         }

@@ -12,8 +12,9 @@ import Foundation
 /// - ``Path/roundedSGEMM``: the portable reference, the rounded operands multiplied by fp32 sgemm.
 ///   It is what the fast path is tested against, and what runs elsewhere.
 ///
-/// The two differ only in the order of the fp32 sums. (Groundwork of issue 19: no layer calls this
-/// yet.)
+/// The two differ only in the order of the fp32 sums. The layers reach the kernel through
+/// `gemm(precision:...)` and `parallelGemm(precision:...)` (BLAS/BLASRuntime.swift), which pack
+/// operands of any layout, under ``ExecutionOptions/precision``.
 public enum BFloat16Matmul {
     /// How the product is computed.
     public enum Path: String, Sendable, CaseIterable {

@@ -319,44 +319,20 @@ public enum BatchNormalization {
         let batch = shape.batch, channels = shape.channels, length = shape.length
         // The statistics' count: this batch's, or every process's when a reducer combined them.
         let count = Float(saved.count)
-        let means = saved.mean, inverses = saved.inverseStandardDeviation, scales = saved.scale, shifts = saved.shift
+        let means = saved.mean, scales = saved.scale, shifts = saved.shift
         // Σdy and Σdy·(x − mean) per channel, side by side.
-        var sums = [Double](repeating: 0, count: 2 * channels)
-        sums.withUnsafeMutableBufferPointer { sums in
-            Parallel.forEach(count: channels) { channel in
-                let mean = means[channel], scale = scales[channel], shift = shifts[channel]
-                var sumGradient: Double = 0, sumGradientCentered: Double = 0
-                for n in 0..<batch {
-                    let offset = (n * channels + channel) * length
-                    let row = fusedReLU
-                        ? maskedRowSumAndCenteredDot(dy + offset, x + offset, length, mean, scale, shift)
-                        : rowSumAndCenteredDot(dy + offset, x + offset, length, mean)
-                    sumGradient += row.sum
-                    sumGradientCentered += row.dot
-                }
-                sums[2 * channel] = sumGradient
-                sums[2 * channel + 1] = sumGradientCentered
-            }
+        var sums = channelSums(batch: batch, saved: saved) { channel, n, mean, scale, shift in
+            let offset = (n * channels + channel) * length
+            return fusedReLU
+                ? maskedRowSumAndCenteredDot(dy + offset, x + offset, length, mean, scale, shift)
+                : rowSumAndCenteredDot(dy + offset, x + offset, length, mean)
         }
-        reducer?.sum(&sums)
-        precondition(sums.count == 2 * channels, "BatchNormalization.backward: the reducer returned \(sums.count) sums for \(channels) channels")
-        // With a reducer the sums are every process's, and each adds its share of them.
-        let share = reducer?.parameterGradientShare ?? 1
-        for channel in 0..<channels {
-            gammaGradient?[channel] += Float(sums[2 * channel + 1] * share) * inverses[channel]
-            betaGradient?[channel] += Float(sums[2 * channel] * share)
-        }
+        addParameterGradients(&sums, saved: saved, gammaGradient: gammaGradient, betaGradient: betaGradient, reducer: reducer)
         sums.withUnsafeBufferPointer { sums in
             Parallel.forEach(count: channels) { channel in
-                let mean = means[channel], inverse = inverses[channel]
+                let mean = means[channel]
                 let scale = scales[channel], shift = shifts[channel]
-                let sumGradient = sums[2 * channel], sumGradientCentered = sums[2 * channel + 1]
-                // Σ dy·x̂ = inverse · Σ dy·(x − mean)
-                let sumGradientNormalized = Float(sumGradientCentered) * inverse
-                // dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
-                let factor = (gamma?[channel] ?? 1) * inverse
-                let meanGradient = Float(sumGradient) / count
-                let slope = sumGradientNormalized * inverse / count  // multiplies (x − mean)
+                let (factor, meanGradient, slope) = inputGradientCoefficients(sums, channel: channel, saved: saved, gamma: gamma, count: count)
                 for n in 0..<batch {
                     let offset = (n * channels + channel) * length
                     let dyRow = dy + offset, xRow = x + offset, dxRow = dx + offset
@@ -374,6 +350,53 @@ public enum BatchNormalization {
                 }
             }
         }
+    }
+
+    /// The backward pass's Σdy and Σdy·(x − mean) per channel, side by side: `row` gives them for
+    /// one row (channel, item, and the channel's mean, scale and shift), added over the items in order.
+    static func channelSums(batch: Int, saved: SavedStatistics,
+                            _ row: (_ channel: Int, _ item: Int, _ mean: Float, _ scale: Float, _ shift: Float) -> (sum: Double, dot: Double)) -> [Double] {
+        let means = saved.mean, scales = saved.scale, shifts = saved.shift
+        var sums = [Double](repeating: 0, count: 2 * saved.channels)
+        sums.withUnsafeMutableBufferPointer { sums in
+            Parallel.forEach(count: saved.channels) { channel in
+                var sumGradient: Double = 0, sumGradientCentered: Double = 0
+                for n in 0..<batch {
+                    let sums = row(channel, n, means[channel], scales[channel], shifts[channel])
+                    sumGradient += sums.sum
+                    sumGradientCentered += sums.dot
+                }
+                sums[2 * channel] = sumGradient
+                sums[2 * channel + 1] = sumGradientCentered
+            }
+        }
+        return sums
+    }
+
+    /// Sums the backward pass's Σdy and Σdy·(x − mean) (side by side per channel) across the
+    /// processes, and adds the scale and shift gradients from them.
+    static func addParameterGradients(_ sums: inout [Double], saved: SavedStatistics, gammaGradient: UnsafeMutablePointer<Float>?,
+                                      betaGradient: UnsafeMutablePointer<Float>?, reducer: (any StatisticsReducer)?) {
+        let channels = saved.channels
+        reducer?.sum(&sums)
+        precondition(sums.count == 2 * channels, "BatchNormalization.backward: the reducer returned \(sums.count) sums for \(channels) channels")
+        // With a reducer the sums are every process's, and each adds its share of them.
+        let share = reducer?.parameterGradientShare ?? 1
+        for channel in 0..<channels {
+            gammaGradient?[channel] += Float(sums[2 * channel + 1] * share) * saved.inverseStandardDeviation[channel]
+            betaGradient?[channel] += Float(sums[2 * channel] * share)
+        }
+    }
+
+    /// The input gradient of one channel is `factor · (dy − meanGradient − (x − mean) · slope)`.
+    @inline(__always)
+    static func inputGradientCoefficients(_ sums: UnsafeBufferPointer<Double>, channel: Int, saved: SavedStatistics, gamma: UnsafePointer<Float>?,
+                                          count: Float) -> (factor: Float, meanGradient: Float, slope: Float) {
+        let inverse = saved.inverseStandardDeviation[channel]
+        // Σ dy·x̂ = inverse · Σ dy·(x − mean)
+        let sumGradientNormalized = Float(sums[2 * channel + 1]) * inverse
+        // dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
+        return ((gamma?[channel] ?? 1) * inverse, Float(sums[2 * channel]) / count, sumGradientNormalized * inverse / count)
     }
 }
 

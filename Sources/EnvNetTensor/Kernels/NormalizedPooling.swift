@@ -109,58 +109,38 @@ extension BatchNormalization {
         precondition(saved.channels == shape.channels, "BatchNormalization.backwardPooled: statistics of \(saved.channels) channels for \(shape.channels)")
         let batch = shape.batch, channels = shape.channels, length = shape.length, cells = length / poolSize
         let count = Float(saved.count)
-        let means = saved.mean, inverses = saved.inverseStandardDeviation, scales = saved.scale, shifts = saved.shift
+        let means = saved.mean, scales = saved.scale, shifts = saved.shift
         // The dense kernel's sums: eight Float lanes over the row's first length / 8 * 8 values
         // (position i in lane i % 8), then the rest in Double; only the routed positions add.
         let vectorEnd = length / 8 * 8
-        var sums = [Double](repeating: 0, count: 2 * channels)
-        sums.withUnsafeMutableBufferPointer { sums in
-            Parallel.forEach(count: channels) { channel in
-                let mean = means[channel], scale = scales[channel], shift = shifts[channel]
-                var sumGradient: Double = 0, sumGradientCentered: Double = 0
-                for n in 0..<batch {
-                    let row = n * channels + channel
-                    let xRow = x + row * length
-                    var sumLanes = SIMD8<Float>(), dotLanes = SIMD8<Float>()
-                    var tailSum: [(Float, Float)] = []
-                    for cell in 0..<cells {
-                        let position = Int(indices[row * cells + cell]), value = xRow[position]
-                        guard value * scale + shift > 0 else { continue }
-                        let g = dp[row * cells + cell]
-                        if position < vectorEnd {
-                            sumLanes[position % 8] += g
-                            dotLanes[position % 8] += g * (value - mean)
-                        } else {
-                            tailSum.append((g, value))
-                        }
-                    }
-                    var rowSum = Double(sumLanes.sum()), rowDot = Double(dotLanes.sum())
-                    for (g, value) in tailSum {
-                        rowSum += Double(g)
-                        rowDot += Double(g) * Double(value - mean)
-                    }
-                    sumGradient += rowSum
-                    sumGradientCentered += rowDot
+        var sums = channelSums(batch: batch, saved: saved) { channel, n, mean, scale, shift in
+            let row = n * channels + channel
+            let xRow = x + row * length
+            var sumLanes = SIMD8<Float>(), dotLanes = SIMD8<Float>()
+            var tail: [(Float, Float)] = []
+            for cell in 0..<cells {
+                let position = Int(indices[row * cells + cell]), value = xRow[position]
+                guard value * scale + shift > 0 else { continue }
+                let g = dp[row * cells + cell]
+                if position < vectorEnd {
+                    sumLanes[position % 8] += g
+                    dotLanes[position % 8] += g * (value - mean)
+                } else {
+                    tail.append((g, value))
                 }
-                sums[2 * channel] = sumGradient
-                sums[2 * channel + 1] = sumGradientCentered
             }
+            var rowSum = Double(sumLanes.sum()), rowDot = Double(dotLanes.sum())
+            for (g, value) in tail {
+                rowSum += Double(g)
+                rowDot += Double(g) * Double(value - mean)
+            }
+            return (rowSum, rowDot)
         }
-        reducer?.sum(&sums)
-        precondition(sums.count == 2 * channels, "BatchNormalization.backwardPooled: the reducer returned \(sums.count) sums for \(channels) channels")
-        let share = reducer?.parameterGradientShare ?? 1
-        for channel in 0..<channels {
-            gammaGradient?[channel] += Float(sums[2 * channel + 1] * share) * inverses[channel]
-            betaGradient?[channel] += Float(sums[2 * channel] * share)
-        }
+        addParameterGradients(&sums, saved: saved, gammaGradient: gammaGradient, betaGradient: betaGradient, reducer: reducer)
         sums.withUnsafeBufferPointer { sums in
             Parallel.forEach(count: channels) { channel in
-                let mean = means[channel], inverse = inverses[channel]
-                let scale = scales[channel], shift = shifts[channel]
-                let sumGradientNormalized = Float(sums[2 * channel + 1]) * inverse
-                let factor = (gamma?[channel] ?? 1) * inverse
-                let meanGradient = Float(sums[2 * channel]) / count
-                let slope = sumGradientNormalized * inverse / count
+                let mean = means[channel], scale = scales[channel], shift = shifts[channel]
+                let (factor, meanGradient, slope) = inputGradientCoefficients(sums, channel: channel, saved: saved, gamma: gamma, count: count)
                 for n in 0..<batch {
                     let row = n * channels + channel
                     let xRow = x + row * length

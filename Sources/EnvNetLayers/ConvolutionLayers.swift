@@ -213,7 +213,9 @@ public final class Conv2d: Module, Layer {
         return workspace.gradientInput
     }
 
-    private func accumulateWeightGradient(gradientOutput: Tensor, input: Tensor) {
+    /// Adds the weight (and bias) gradient of `gradientOutput` for `input`; for a block that keeps
+    /// the layer's tensors itself too.
+    package func accumulateWeightGradient(gradientOutput: Tensor, input: Tensor) {
         if let bias {
             Convolution.backwardWeight(gradientOutput: gradientOutput, input: input, geometry: geometry,
                                        accumulatingInto: &weight.gradient, bias: &bias.gradient)

@@ -107,16 +107,8 @@ public final class Linear: Module, Layer {
         let input = input.contiguous()
         let rows = input.count / inputCount
         if rows > 0, let packed = bfloat16Weight() {
-            var product = BFloat16Matmul.multiply(input.reshaped([rows, inputCount]), packed)
-            if let biasValue = bias?.value.contiguous() {
-                product.withUnsafeMutableBufferPointer { values in
-                    biasValue.withUnsafeBufferPointer { b in
-                        for row in 0..<rows {
-                            for column in 0..<outputCount { values[row * outputCount + column] += b[column] }
-                        }
-                    }
-                }
-            }
+            let product = BFloat16Matmul.multiply(input.reshaped([rows, inputCount]), packed)
+            if let biasValue = bias?.value.contiguous() { addBias(biasValue, to: product.writePointer, rows: rows) }
             cachedInput = nil
             return product.reshaped(Array(input.shape.dropLast()) + [outputCount])
         }
@@ -138,29 +130,26 @@ public final class Linear: Module, Layer {
                 for column in 0..<outputCount { y[row * outputCount + column] = t[column * rows + row] }
             }
             withExtendedLifetime(transposed) {}
-            if let biasValue {
-                let b = biasValue.readPointer, columns = outputCount
-                for row in 0..<rows {
-                    let line = y + row * columns
-                    for column in 0..<columns { line[column] += b[column] }
-                }
-            }
         } else if rows > 0 {
             // [rows, in] x [out, in]ᵀ -> [rows, out]
             parallelSgemm(transposeA: false, transposeB: true, m: rows, n: outputCount, k: inputCount,
                           a: input.readPointer, lda: inputCount, b: weightValue.readPointer, ldb: inputCount,
                           beta: 0, c: y, ldc: outputCount)
-            if let biasValue {
-                let b = biasValue.readPointer, columns = outputCount
-                for row in 0..<rows {
-                    let line = y + row * columns
-                    for column in 0..<columns { line[column] += b[column] }
-                }
-            }
         }
+        if rows > 0, let biasValue { addBias(biasValue, to: y, rows: rows) }
         withExtendedLifetime((input, weightValue, biasValue)) {}
         cachedInput = isTraining ? input : nil
         return output
+    }
+
+    /// Adds the bias (fp32, whatever the product's precision) to each of `rows` output rows.
+    private func addBias(_ bias: Tensor, to y: UnsafeMutablePointer<Float>, rows: Int) {
+        let b = bias.readPointer, columns = outputCount
+        for row in 0..<rows {
+            let line = y + row * columns
+            for column in 0..<columns { line[column] += b[column] }
+        }
+        withExtendedLifetime(bias) {}
     }
 
     /// Adds `dyᵀ · x` to the weight gradient and `Σ dy` to the bias gradient; returns `dy · weight`.

@@ -175,7 +175,7 @@ public final class EnvNetFrontEnd: Module, LayerChain {
         }
         // conv2: the weight gradient reads bn1's output, whose storage then takes the input gradient.
         LayerProfiler.measure(conv2, .backward) {
-            accumulateWeightGradient(conv2, gradientOutput: state.convolved, input: state.hidden)
+            conv2.accumulateWeightGradient(gradientOutput: state.convolved, input: state.hidden)
             Convolution.backwardInput(gradientOutput: state.convolved, weight: conv2.weight.value, inputShape: state.firstShape,
                                       geometry: conv2.geometry, into: second.baseAddress)
         }
@@ -187,19 +187,9 @@ public final class EnvNetFrontEnd: Module, LayerChain {
             bn1.backwardTraining(input: x1, gradientOutput: Self.view(second, state.firstShape), into: first.baseAddress)
         }
         return LayerProfiler.measure(conv1, .backward) {
-            accumulateWeightGradient(conv1, gradientOutput: x1, input: state.audio)
+            conv1.accumulateWeightGradient(gradientOutput: x1, input: state.audio)
             guard conv1.computesInputGradient else { return Tensor.zeros(state.audio.shape) }
             return Convolution.backwardInput(gradientOutput: x1, weight: conv1.weight.value, inputShape: state.audio.shape, geometry: conv1.geometry)
-        }
-    }
-
-    private func accumulateWeightGradient(_ layer: Conv2d, gradientOutput: Tensor, input: Tensor) {
-        if let bias = layer.bias {
-            Convolution.backwardWeight(gradientOutput: gradientOutput, input: input, geometry: layer.geometry,
-                                       accumulatingInto: &layer.weight.gradient, bias: &bias.gradient)
-        } else {
-            Convolution.backwardWeight(gradientOutput: gradientOutput, input: input, geometry: layer.geometry,
-                                       accumulatingInto: &layer.weight.gradient)
         }
     }
 

@@ -43,7 +43,10 @@ struct NetworkAndRecipeCommandTests {
 
     @Test("envnet train --network envnet-v2 --recipe authors --bc --strong-augment prints the authors' numbers first")
     func authorsRecipeIsPrinted() throws {
-        let output = try Self.header(["--network", "envnet-v2", "--recipe", "authors", "--bc", "--strong-augment"])
+        // Waits for the dataset summary, printed after the recipe: stopping at `training: ` could kill
+        // the process before it got there (CI run of stop 26).
+        let output = try Self.printed(until: "dataset: ", data: Self.synthetic,
+                                      ["--network", "envnet-v2", "--recipe", "authors", "--bc", "--strong-augment"])
         #expect(output.contains("recipe: authors recipe for EnvNet-v2 on ESC-50: 1000 epochs (doubled with BC), lr 0.1, x0.1 at 30 %, 60 %, 90 % of the epochs, 10 warm-up epochs at lr x0.1, batch 64, weight decay 5e-4, Nesterov momentum 0.9, int16 normalization with zero trimming at 44100 Hz, 10-crop averaging"), "\(output)")
         #expect(output.contains("training: 2000 epochs, lr 0.1, x0.1 at epochs 600, 1200, 1800, 10 warm-up epochs at lr x0.1, batch 64, weight decay 0.0005, Nesterov momentum 0.9, BC learning, strong augmentation"), "\(output)")
         // Printed before the headers are read.

@@ -56,6 +56,35 @@ public final class ConvolutionBlock: Module, LayerChain {
         pooling?.reusesInputStorageForGradient = true
     }
 
+    /// The block's output. In evaluation mode, where ``ExecutionOptions/usesFusedOperations`` allows
+    /// and the shapes fit, the three layers run as the tensor core's ``ConvolutionPooling`` (the
+    /// convolution's output is never stored; results equal the layers' to float rounding); otherwise
+    /// they run one by one. `[N, C, H, W] -> [N, O, OH, OW]` (pooled when the block pools)
+    /// - Parameter input: The block's input.
+    public func forward(_ input: Tensor) -> Tensor {
+        if runsFused(inputShape: input.shape),
+           ConvolutionPooling.forward(input: input, weight: convolution.weight.value, bias: convolution.bias?.value,
+                                      geometry: convolution.geometry, normalization: normalization.statistics,
+                                      pooling: pooling?.geometry, into: &fusedOutput) {
+            return fusedOutput
+        }
+        fusedOutput = Tensor.zeros([0])
+        return forwardLayers(input)
+    }
+
+    /// Whether ``forward(_:)`` takes the fused operation for an input of `inputShape`: every layer in
+    /// evaluation mode, BatchNorm with its ReLU, the options allowing fused operations, and
+    /// ``ConvolutionPooling/applies(inputShape:weightShape:geometry:pooling:)``.
+    public func runsFused(inputShape: [Int]) -> Bool {
+        ExecutionOptions.current.usesFusedOperations && !convolution.isTraining && !normalization.isTraining
+            && !(pooling?.isTraining ?? false) && normalization.fusedReLU
+            && ConvolutionPooling.applies(inputShape: inputShape, weightShape: convolution.weight.value.shape,
+                                          geometry: convolution.geometry, pooling: pooling?.geometry)
+    }
+
+    /// The fused operation's output, reused from batch to batch when the caller has let it go.
+    private var fusedOutput = Tensor.zeros([0])
+
     /// The convolution, the BatchNorm and the pooling, under their names.
     public var layers: [(name: String, layer: any Layer)] {
         var result: [(name: String, layer: any Layer)] = [(names.convolution, convolution), (names.normalization, normalization)]

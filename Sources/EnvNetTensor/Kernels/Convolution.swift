@@ -276,6 +276,12 @@ public enum Convolution {
         forwardCore(input: input, weight: weight, bias: bias, problem: p, output: Address(pointer: output), winogradWeights: winogradWeights)
     }
 
+    /// Whether ``forwardCore(input:weight:bias:problem:output:winogradWeights:)`` takes the plain
+    /// im2col path for `p` (no rewrite applies).
+    static func takesIm2colPath(_ p: Problem) -> Bool {
+        !WinogradConvolution.applies(to: p) && !PolyphaseConvolution.applies(to: p) && !RowDecomposedConvolution.applies(to: p)
+    }
+
     /// The forward pass into `p.batch · p.outputChannels · p.outputPlane` contiguous values at `outputBase`.
     static func forwardCore(input: Tensor, weight: Tensor, bias: Tensor?, problem p: Problem, output outputBase: Address,
                             winogradWeights: WinogradConvolution.TransformedWeights? = nil) {

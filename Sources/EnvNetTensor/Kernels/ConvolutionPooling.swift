@@ -1,0 +1,136 @@
+/// A convolution, BatchNorm in evaluation mode with ReLU, and max pooling as one operation of the
+/// tensor core: EnvNet's conv3 + bn3 + pool3 and conv4 + bn4 + pool4 (and any such block of other
+/// networks) in inference.
+///
+/// Layer by layer, the block writes the convolution's output, reads and writes it again for
+/// BatchNorm, and reads it a third time to pool it: for conv3 that is 33 x 138 x 50 values per
+/// window, nine times pool3's output, and the passes over it cost as much as the convolution's
+/// multiply-adds. Here the convolution runs as the plain path does (im2col tiles and one GEMM per
+/// tile, in the precision ``ExecutionOptions/matrixPrecision`` gives, so bf16 rounds the same
+/// operands), but each tile covers whole pooling rows; BatchNorm's `x·scale + shift` and ReLU are
+/// applied to the tile while it is in the cache and only the pooled values are written.
+///
+/// BatchNorm is applied after the product, not folded into the weights, so the operands of the
+/// product are the layers' own (bf16 rounds the weight, not the weight times a scale), and the
+/// results equal the layers' to float rounding: the convolution's bias is moved into BatchNorm's
+/// shift, nothing else changes. ReLU maps NaN to 0 as the layers' ReLU does, so the pooling sees
+/// numbers only.
+///
+/// `[N, C, H, W] x [O, C, kh, kw] -> [N, O, PH, PW]`
+/// (`OH x OW` the convolution's output, `PH = (OH − ph) / sh + 1`, `PW = (OW − pw) / sw + 1`)
+public enum ConvolutionPooling {
+    /// Whether the operation handles this convolution and pooling: the convolution takes the plain
+    /// im2col path (no Winograd, polyphase or row-decomposed rewrite, which are faster where they
+    /// apply), and the pooling has no padding or dilation and fits in the convolution's output.
+    /// - Parameters:
+    ///   - inputShape: `[N, C, H, W]`.
+    ///   - weightShape: `[O, C, kh, kw]`.
+    ///   - geometry: The convolution's.
+    ///   - pooling: The max pooling's, or nil for none.
+    public static func applies(inputShape: [Int], weightShape: [Int], geometry: ConvolutionGeometry, pooling: ConvolutionGeometry?) -> Bool {
+        guard let p = try? Convolution.problem(input: inputShape, weight: weightShape, geometry: geometry, operation: "ConvolutionPooling"),
+              Convolution.takesIm2colPath(p), p.batch > 0, p.rows > 0, p.outputChannels > 0 else { return false }
+        guard let pool = pooling else { return true }
+        return pool.paddingHeight == 0 && pool.paddingWidth == 0 && pool.dilationHeight == 1 && pool.dilationWidth == 1
+            && pool.kernelHeight >= 1 && pool.kernelWidth >= 1 && pool.strideHeight >= 1 && pool.strideWidth >= 1
+            && pool.kernelHeight <= p.outputHeight && pool.kernelWidth <= p.outputWidth
+    }
+
+    /// The pooled activations `max(0, BN(weight ⊛ input + bias))`, or nil when ``applies(inputShape:weightShape:geometry:pooling:)``
+    /// is false (the caller then runs the layers, which report any shape error).
+    /// `[N, C, H, W] x [O, C, kh, kw] (+ [O]) -> [N, O, PH, PW]`
+    /// - Parameters:
+    ///   - input: `[N, C, H, W]`.
+    ///   - weight: `[O, C, kh, kw]`.
+    ///   - bias: The convolution's bias `[O]`, or nil.
+    ///   - geometry: The convolution's geometry.
+    ///   - normalization: The BatchNorm layer's evaluation-mode statistics (`O` channels).
+    ///   - pooling: The max pooling's geometry, or nil for none.
+    ///   - output: Receives the result; its storage is reused when it already has the shape and is not shared.
+    /// - Returns: Whether it ran.
+    public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry,
+                               normalization: BatchNormalization.Statistics, pooling: ConvolutionGeometry?,
+                               into output: inout Tensor) -> Bool {
+        guard applies(inputShape: input.shape, weightShape: weight.shape, geometry: geometry, pooling: pooling),
+              let p = try? Convolution.problem(input: input.shape, weight: weight.shape, geometry: geometry, operation: "ConvolutionPooling"),
+              normalization.featureCount == p.outputChannels, bias.map({ $0.shape == [p.outputChannels] }) ?? true
+        else { return false }
+        let pool = pooling ?? ConvolutionGeometry(kernel: (1, 1))
+        let (ph, pw, sh, sw) = (pool.kernelHeight, pool.kernelWidth, pool.strideHeight, pool.strideWidth)
+        let pooledHeight = (p.outputHeight - ph) / sh + 1, pooledWidth = (p.outputWidth - pw) / sw + 1
+        Convolution.prepare(&output, shape: [p.batch, p.outputChannels, pooledHeight, pooledWidth])
+        let (scale, shift) = normalization.folded(withBias: bias)
+        let precision = ExecutionOptions.current.matrixPrecision
+        let input = input.contiguous(), weight = weight.contiguous()
+        let inputBase = Address(input), weightBase = Address(weight), outputBase = Address(output)
+        // Pooled rows per piece of work: their convolution rows fill about one plain-path tile.
+        let tile = Convolution.tileWidth(rows: p.rows, positions: p.positions)
+        let rowsPerGroup = Swift.max(1, Swift.min(pooledHeight, (tile / p.outputWidth - ph) / sh + 1))
+        let convolutionRowsPerGroup = (rowsPerGroup - 1) * sh + ph
+        let groupPositions = convolutionRowsPerGroup * p.outputWidth
+        let groups = (pooledHeight + rowsPerGroup - 1) / rowsPerGroup
+        scale.withUnsafeBufferPointer { scale in
+            shift.withUnsafeBufferPointer { shift in
+                let scaleBase = Address(pointer: UnsafeMutablePointer(mutating: scale.baseAddress!))
+                let shiftBase = Address(pointer: UnsafeMutablePointer(mutating: shift.baseAddress!))
+                _ = Parallel.forEachChunk(count: p.batch * groups) { _, range in
+                    let columns = p.geometry.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: p.rows * groupPositions)
+                    let products = UnsafeMutablePointer<Float>.allocate(capacity: p.outputChannels * groupPositions)
+                    let rowMaxima = UnsafeMutablePointer<Float>.allocate(capacity: p.outputWidth)
+                    defer { columns?.deallocate(); products.deallocate(); rowMaxima.deallocate() }
+                    for item in range {
+                        let image = item / groups, firstPooledRow = (item % groups) * rowsPerGroup
+                        let pooledRows = Swift.min(rowsPerGroup, pooledHeight - firstPooledRow)
+                        let firstRow = firstPooledRow * sh, rows = (pooledRows - 1) * sh + ph
+                        let positions = firstRow * p.outputWidth ..< (firstRow + rows) * p.outputWidth
+                        let source = inputBase.pointer + image * p.inputPlane
+                        let b: UnsafePointer<Float>, ldb: Int
+                        if let columns {
+                            Convolution.im2col(input: source, channels: p.channels, height: p.height, width: p.width, geometry: p.geometry,
+                                               outputWidth: p.outputWidth, positions: positions, columns: columns)
+                            (b, ldb) = (UnsafePointer(columns), positions.count)
+                        } else {
+                            (b, ldb) = (UnsafePointer(source + positions.lowerBound), p.positions)
+                        }
+                        gemm(precision: precision, transposeA: false, transposeB: false, m: p.outputChannels, n: positions.count, k: p.rows,
+                             a: weightBase.pointer, lda: p.rows, b: b, ldb: ldb, c: products, ldc: positions.count)
+                        for channel in 0..<p.outputChannels {
+                            let plane = products + channel * positions.count
+                            activate(plane, count: positions.count, scale: scaleBase.pointer[channel], shift: shiftBase.pointer[channel])
+                            let destination = outputBase.pointer + ((image * p.outputChannels + channel) * pooledHeight + firstPooledRow) * pooledWidth
+                            for pooledRow in 0..<pooledRows {
+                                let top = plane + pooledRow * sh * p.outputWidth
+                                maximumOverRows(top, rows: ph, width: p.outputWidth, into: rowMaxima)
+                                let row = destination + pooledRow * pooledWidth
+                                for column in 0..<pooledWidth {
+                                    let window = rowMaxima + column * sw
+                                    var best = window[0]
+                                    for j in 1..<Swift.max(pw, 1) { best = window[j] > best ? window[j] : best }
+                                    row[column] = best
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        withExtendedLifetime((input, weight, output)) {}
+        return true
+    }
+
+    /// `x = max(0, x·scale + shift)` in place: BatchNorm's evaluation kernel with ReLU.
+    @inline(__always)
+    static func activate(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float) {
+        for index in 0..<count { let value = x[index] * scale + shift; x[index] = value > 0 ? value : 0 }
+    }
+
+    /// The elementwise maximum of `rows` rows of `width` values, `width` apart.
+    @inline(__always)
+    static func maximumOverRows(_ top: UnsafePointer<Float>, rows: Int, width: Int, into result: UnsafeMutablePointer<Float>) {
+        result.update(from: top, count: width)
+        for row in 1..<Swift.max(rows, 1) {
+            let next = top + row * width
+            for index in 0..<width { result[index] = next[index] > result[index] ? next[index] : result[index] }
+        }
+    }
+}

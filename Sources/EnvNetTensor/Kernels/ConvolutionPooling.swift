@@ -1,3 +1,5 @@
+import CEnvNetSupport
+
 /// A convolution, BatchNorm in evaluation mode with ReLU, and max pooling as one operation of the
 /// tensor core: EnvNet's conv3 + bn3 + pool3 and conv4 + bn4 + pool4 (and any such block of other
 /// networks) in inference.
@@ -15,6 +17,9 @@
 /// results equal the layers' to float rounding: the convolution's bias is moved into BatchNorm's
 /// shift, nothing else changes. ReLU maps NaN to 0 as the layers' ReLU does, so the pooling sees
 /// numbers only.
+///
+/// In bf16 the weight is packed to bf16 once per call, and each tile's columns once, for the whole
+/// tile: the general `gemm(precision:)` would pack the weight again for every 256 columns.
 ///
 /// `[N, C, H, W] x [O, C, kh, kw] -> [N, O, PH, PW]`
 /// (`OH x OW` the convolution's output, `PH = (OH − ph) / sh + 1`, `PW = (OW − pw) / sw + 1`)
@@ -59,56 +64,75 @@ public enum ConvolutionPooling {
         let (ph, pw, sh, sw) = (pool.kernelHeight, pool.kernelWidth, pool.strideHeight, pool.strideWidth)
         let pooledHeight = (p.outputHeight - ph) / sh + 1, pooledWidth = (p.outputWidth - pw) / sw + 1
         Convolution.prepare(&output, shape: [p.batch, p.outputChannels, pooledHeight, pooledWidth])
-        let (scale, shift) = normalization.folded(withBias: bias)
         let precision = ExecutionOptions.current.matrixPrecision
         let input = input.contiguous(), weight = weight.contiguous()
         let inputBase = Address(input), weightBase = Address(weight), outputBase = Address(output)
+        // BatchNorm's scale and shift, and in bf16 the weight's rows as bf16 pairs, packed once for
+        // every tile; raw memory, so that the workers can share it.
+        let (scaleValues, shiftValues) = normalization.folded(withBias: bias)
+        let affine = UnsafeMutablePointer<Float>.allocate(capacity: 2 * p.outputChannels)
+        affine.initialize(from: scaleValues + shiftValues, count: 2 * p.outputChannels)
+        let scaleBase = Address(pointer: affine), shiftBase = Address(pointer: affine + p.outputChannels)
+        let pairs = envnet_bf16_pair_count(p.rows)
+        var packedA: PackedAddress?
+        if precision == .bfloat16 && BFloat16Matmul.hasAVX512BF16 {
+            let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: p.outputChannels * pairs)
+            if envnet_bf16_pack_a_rows(weightBase.pointer, p.rows, p.outputChannels, p.rows, packed, 0, p.outputChannels) == 1 {
+                packedA = PackedAddress(pointer: UnsafePointer(packed))
+            } else {
+                packed.deallocate()
+            }
+        }
+        defer { affine.deallocate(); packedA.map { UnsafeMutablePointer(mutating: $0.pointer).deallocate() } }
         // Pooled rows per piece of work: their convolution rows fill about one plain-path tile.
         let tile = Convolution.tileWidth(rows: p.rows, positions: p.positions)
         let rowsPerGroup = Swift.max(1, Swift.min(pooledHeight, (tile / p.outputWidth - ph) / sh + 1))
         let convolutionRowsPerGroup = (rowsPerGroup - 1) * sh + ph
         let groupPositions = convolutionRowsPerGroup * p.outputWidth
         let groups = (pooledHeight + rowsPerGroup - 1) / rowsPerGroup
-        scale.withUnsafeBufferPointer { scale in
-            shift.withUnsafeBufferPointer { shift in
-                let scaleBase = Address(pointer: UnsafeMutablePointer(mutating: scale.baseAddress!))
-                let shiftBase = Address(pointer: UnsafeMutablePointer(mutating: shift.baseAddress!))
-                _ = Parallel.forEachChunk(count: p.batch * groups) { _, range in
-                    let columns = p.geometry.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: p.rows * groupPositions)
-                    let products = UnsafeMutablePointer<Float>.allocate(capacity: p.outputChannels * groupPositions)
-                    let rowMaxima = UnsafeMutablePointer<Float>.allocate(capacity: p.outputWidth)
-                    defer { columns?.deallocate(); products.deallocate(); rowMaxima.deallocate() }
-                    for item in range {
-                        let image = item / groups, firstPooledRow = (item % groups) * rowsPerGroup
-                        let pooledRows = Swift.min(rowsPerGroup, pooledHeight - firstPooledRow)
-                        let firstRow = firstPooledRow * sh, rows = (pooledRows - 1) * sh + ph
-                        let positions = firstRow * p.outputWidth ..< (firstRow + rows) * p.outputWidth
-                        let source = inputBase.pointer + image * p.inputPlane
-                        let b: UnsafePointer<Float>, ldb: Int
-                        if let columns {
-                            Convolution.im2col(input: source, channels: p.channels, height: p.height, width: p.width, geometry: p.geometry,
-                                               outputWidth: p.outputWidth, positions: positions, columns: columns)
-                            (b, ldb) = (UnsafePointer(columns), positions.count)
-                        } else {
-                            (b, ldb) = (UnsafePointer(source + positions.lowerBound), p.positions)
-                        }
-                        gemm(precision: precision, transposeA: false, transposeB: false, m: p.outputChannels, n: positions.count, k: p.rows,
-                             a: weightBase.pointer, lda: p.rows, b: b, ldb: ldb, c: products, ldc: positions.count)
-                        for channel in 0..<p.outputChannels {
-                            let plane = products + channel * positions.count
-                            activate(plane, count: positions.count, scale: scaleBase.pointer[channel], shift: shiftBase.pointer[channel])
-                            let destination = outputBase.pointer + ((image * p.outputChannels + channel) * pooledHeight + firstPooledRow) * pooledWidth
-                            for pooledRow in 0..<pooledRows {
-                                let top = plane + pooledRow * sh * p.outputWidth
-                                maximumOverRows(top, rows: ph, width: p.outputWidth, into: rowMaxima)
-                                let row = destination + pooledRow * pooledWidth
-                                for column in 0..<pooledWidth {
-                                    let window = rowMaxima + column * sw
-                                    var best = window[0]
-                                    for j in 1..<Swift.max(pw, 1) { best = window[j] > best ? window[j] : best }
-                                    row[column] = best
-                                }
-                            }
+        _ = Parallel.forEachChunk(count: p.batch * groups) { _, range in
+            let columns = p.geometry.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: p.rows * groupPositions)
+            let products = UnsafeMutablePointer<Float>.allocate(capacity: p.outputChannels * groupPositions)
+            let rowMaxima = UnsafeMutablePointer<Float>.allocate(capacity: p.outputWidth)
+            let packedColumns = packedA == nil ? nil
+                : UnsafeMutablePointer<UInt16>.allocate(capacity: envnet_bf16_packed_b_count(p.rows, groupPositions))
+            defer { columns?.deallocate(); products.deallocate(); rowMaxima.deallocate(); packedColumns?.deallocate() }
+            for item in range {
+                let image = item / groups, firstPooledRow = (item % groups) * rowsPerGroup
+                let pooledRows = Swift.min(rowsPerGroup, pooledHeight - firstPooledRow)
+                let firstRow = firstPooledRow * sh, rows = (pooledRows - 1) * sh + ph
+                let positions = firstRow * p.outputWidth ..< (firstRow + rows) * p.outputWidth
+                let source = inputBase.pointer + image * p.inputPlane
+                let b: UnsafePointer<Float>, ldb: Int
+                if let columns {
+                    Convolution.im2col(input: source, channels: p.channels, height: p.height, width: p.width, geometry: p.geometry,
+                                       outputWidth: p.outputWidth, positions: positions, columns: columns)
+                    (b, ldb) = (UnsafePointer(columns), positions.count)
+                } else {
+                    (b, ldb) = (UnsafePointer(source + positions.lowerBound), p.positions)
+                }
+                if let packedA, let packedColumns {
+                    let panels = (positions.count + 31) / 32
+                    _ = envnet_bf16_pack_b_panels(b, ldb, p.rows, positions.count, packedColumns, 0, panels)
+                    _ = envnet_bf16_gemm(p.outputChannels, positions.count, p.rows, packedA.pointer, packedColumns, products,
+                                         positions.count, 0, 0, p.outputChannels, 0, panels)
+                } else {
+                    gemm(precision: precision, transposeA: false, transposeB: false, m: p.outputChannels, n: positions.count, k: p.rows,
+                         a: weightBase.pointer, lda: p.rows, b: b, ldb: ldb, c: products, ldc: positions.count)
+                }
+                for channel in 0..<p.outputChannels {
+                    let plane = products + channel * positions.count
+                    activate(plane, count: positions.count, scale: scaleBase.pointer[channel], shift: shiftBase.pointer[channel])
+                    let destination = outputBase.pointer + ((image * p.outputChannels + channel) * pooledHeight + firstPooledRow) * pooledWidth
+                    for pooledRow in 0..<pooledRows {
+                        let top = plane + pooledRow * sh * p.outputWidth
+                        maximumOverRows(top, rows: ph, width: p.outputWidth, into: rowMaxima)
+                        let row = destination + pooledRow * pooledWidth
+                        for column in 0..<pooledWidth {
+                            let window = rowMaxima + column * sw
+                            var best = window[0]
+                            for j in 1..<Swift.max(pw, 1) { best = window[j] > best ? window[j] : best }
+                            row[column] = best
                         }
                     }
                 }
@@ -117,6 +141,9 @@ public enum ConvolutionPooling {
         withExtendedLifetime((input, weight, output)) {}
         return true
     }
+
+    /// The packed bf16 weight's address, shared read-only by the workers.
+    private struct PackedAddress: @unchecked Sendable { let pointer: UnsafePointer<UInt32> }
 
     /// `x = max(0, x·scale + shift)` in place: BatchNorm's evaluation kernel with ReLU.
     @inline(__always)

@@ -60,8 +60,12 @@ struct PrecisionTests {
             let mixedAfter = ExecutionOptions.withOptions(Self.options(.bfloat16)) { network(input).contiguousCopy() }
             #expect(Self.relativeDifference(mixedAfter, exactAfter) < 2e-2, "\(name) after new weights")
             #expect(Self.relativeDifference(mixedAfter, mixed) > 0.1, "\(name): the bf16 output did not follow the new weights")
-            // Training mode: the same dropout masks in both precisions.
+            // Training mode: the same dropout masks in both precisions. The evaluation packing of
+            // the linear weights is given back (training changes them at every step).
+            let linears = network.namedLeaves().compactMap { $0.module as? Linear }
+            #expect(linears.contains { $0.holdsPackedWeight } == Self.runsBFloat16, "\(name): the bf16 evaluation should pack the linear weights")
             network.train()
+            #expect(!linears.contains { $0.holdsPackedWeight }, "\(name): training mode still holds a packed weight")
             func trainingLogits(_ precision: ExecutionOptions.Precision) -> Tensor {
                 network.randomLayers.forEach { $0.sampleStreams = Dropout.SampleStreams(seed: 1, firstStream: 0) }
                 return ExecutionOptions.withOptions(Self.options(precision)) { network(input).contiguousCopy() }

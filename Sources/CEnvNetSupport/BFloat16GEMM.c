@@ -274,6 +274,75 @@ ENVNET_BF16 static int gemm_strided(int transposeA, int transposeB, long m, long
     return packed ? 1 : -2;
 }
 
+// The weight gradient of a 1x8 convolution (unit stride and dilation, images of height 1) as
+// dW [O, C·8] += dY [O, T] · colsᵀ, with T the output positions of a tile. The general path writes
+// the im2col columns in fp32 (C·8 rows of T values) and packs them again, transposed, for
+// every product: with O = 40 that packing cost as much as the multiply-adds. Here the input row
+// of each channel is converted to bf16 once per tile, and each packed pair of column values is two
+// neighbours of it: (x[t + j], x[t + j + 1]) for tap j. A panel of 32 columns is 4 channels x 8
+// taps; two channels' 16 columns come out of one two-source permute of their bf16 rows.
+enum { gradientTile = 1024, gradientRowLength = gradientTile + 64 };
+
+#define ENVNET_BF16_VL __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+ENVNET_BF16_VL static int conv1x8_weight_gradient(const float *x, long width, int channels, const float *dy, long outputWidth,
+                                                  int outputChannels, long padding, long first, long count, float *partial) {
+    const long maxPairs = gradientTile / 2, panels = channels / 4;
+    uint32_t *packedA = aligned_alloc(64, (size_t)outputChannels * maxPairs * sizeof(uint32_t));
+    uint16_t *rows = aligned_alloc(64, (size_t)channels * gradientRowLength * sizeof(uint16_t));
+    uint16_t *packedB = aligned_alloc(64, (size_t)panels * maxPairs * 2 * panelWidth * sizeof(uint16_t));
+    if (!packedA || !rows || !packedB) { free(packedA); free(rows); free(packedB); return -2; }
+    // Output element e of the permute: column e / 2 (channel (e / 2) / 8 of the two, tap (e / 2) % 8),
+    // value e % 2 of its pair.
+    short indices[32];
+    for (int e = 0; e < 32; e++) indices[e] = (short)((e / 16) * 32 + (e / 2) % 8 + e % 2);
+    const __m512i interleave = _mm512_loadu_si512((const void *)indices);
+    for (long start = first; start < first + count; start += gradientTile) {
+        const long tile = first + count - start < gradientTile ? first + count - start : gradientTile;
+        const long pairs = envnet_bf16_pair_count(tile);
+        pack_a_fast(dy + start, outputWidth, outputChannels, tile, packedA, 0, outputChannels);
+        // rows[c][i] = bf16(x[c][start - padding + i]), zero outside the image.
+        const long origin = start - padding, length = 2 * pairs + 8;
+        for (int c = 0; c < channels; c++) {
+            const float *source = x + (long)c * width;
+            uint16_t *row = rows + (long)c * gradientRowLength;
+            long i = 0;
+            for (; i + 16 <= length; i += 16) {
+                const long index = origin + i;
+                if (index >= 0 && index + 16 <= width) {
+                    _mm256_storeu_si256((__m256i *)(row + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(source + index)));
+                } else {
+                    for (long q = i; q < i + 16; q++) {
+                        const long at = origin + q;
+                        row[q] = at >= 0 && at < width ? envnet_float_to_bf16(source[at]) : 0;
+                    }
+                }
+            }
+            for (; i < gradientRowLength; i++) {
+                const long at = origin + i;
+                row[i] = i < length && at >= 0 && at < width ? envnet_float_to_bf16(source[at]) : 0;
+            }
+        }
+        // Panel q, pair p: columns (c, j) for the channels 4q ..< 4q + 4, two channels per permute.
+        for (long q = 0; q < panels; q++) {
+            const uint16_t *row0 = rows + (4 * q) * gradientRowLength;
+            uint16_t *panel = packedB + q * pairs * 2 * panelWidth;
+            for (long p = 0; p < pairs; p++) {
+                for (int half = 0; half < 2; half++) {
+                    const uint16_t *a = row0 + (2 * half) * gradientRowLength + 2 * p;
+                    const __m512i values = _mm512_permutex2var_epi16(_mm512_loadu_si512((const void *)a), interleave,
+                                                                     _mm512_loadu_si512((const void *)(a + gradientRowLength)));
+                    _mm512_storeu_si512((void *)(panel + p * 2 * panelWidth + half * 32), values);
+                }
+            }
+        }
+        run(outputChannels, (long)channels * 8, tile, packedA, packedB, partial, (long)channels * 8, 1, 0, outputChannels, 0, panels);
+    }
+    free(packedA);
+    free(rows);
+    free(packedB);
+    return 1;
+}
+
 #endif
 
 int envnet_bf16_pack_bt_panels(const float *w, long rowStride, long k, long n, uint16_t *packed, long firstPanel, long panelCount) {
@@ -334,6 +403,21 @@ int envnet_bf16_gemm_strided(int transposeA, int transposeB, long m, long n, lon
 #else
     (void)transposeA; (void)transposeB; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
     (void)accumulate; (void)c; (void)ldc;
+    return 0;
+#endif
+}
+
+int envnet_bf16_conv1x8_weight_gradient(const float *x, long width, int channels, const float *dy, long outputWidth,
+                                        int outputChannels, long padding, long first, long count, float *partial) {
+#if ENVNET_HAS_BF16_PATH
+    if (!envnet_bf16_gemm_available()) return 0;
+    if (channels < 4 || channels % 4 != 0 || outputChannels < 1 || padding < 0 || first < 0 || count < 0 ||
+        first + count > outputWidth || outputWidth != width + 2 * padding - 7) return 0;
+    if (count == 0) return 1;
+    return conv1x8_weight_gradient(x, width, channels, dy, outputWidth, outputChannels, padding, first, count, partial);
+#else
+    (void)x; (void)width; (void)channels; (void)dy; (void)outputWidth; (void)outputChannels; (void)padding; (void)first;
+    (void)count; (void)partial;
     return 0;
 #endif
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import EnvNetTensor
+import CEnvNetSupport
 
 /// bf16 operands with fp32 accumulation: the rounding, the AVX512-BF16 kernel against the
 /// definition (naive loops in Double over the rounded operands), and the portable path.
@@ -136,5 +137,45 @@ struct BFloat16MatmulTests {
                 #expect(Self.largestRelativeDifference(exact, product) > 1e-4)
             }
         }
+    }
+
+    @Test("The 1x8 weight gradient packed straight from the input equals the definition over the rounded operands (odd and long rows, padding, accumulation)",
+          arguments: [(4, 3, 37, 0, 1, 29), (40, 40, 300, 3, 17, 250), (8, 9, 5000, 4, 0, 5000), (12, 16, 1030, 0, 1, 1021)])
+    func convolutionWeightGradient(channels: Int, outputChannels: Int, width: Int, padding: Int, first: Int, count: Int) {
+        var generator = SeededGenerator(seed: UInt64(channels * 7 + width))
+        let outputWidth = width + 2 * padding - 7
+        let x = (0..<(channels * width)).map { _ in Float.random(in: -2..<2, using: &generator) }
+        let dy = (0..<(outputChannels * outputWidth)).map { _ in Float.random(in: -1..<1, using: &generator) }
+        // The partial is accumulated into: start from values already there.
+        let initial = (0..<(outputChannels * channels * 8)).map { _ in Float.random(in: -1..<1, using: &generator) }
+        var partial = initial
+        let status = envnet_bf16_conv1x8_weight_gradient(x, width, Int32(channels), dy, outputWidth, Int32(outputChannels), padding,
+                                                         first, count, &partial)
+        guard BFloat16Matmul.hasAVX512BF16 else {
+            #expect(status == 0 && partial == initial, "without AVX512-BF16 the kernel must decline and write nothing")
+            return
+        }
+        #expect(status == 1)
+        let r = BFloat16Matmul.rounded as (Float) -> Float
+        var worst = 0.0, scale = 0.0
+        for o in 0..<outputChannels {
+            for c in 0..<channels {
+                for j in 0..<8 {
+                    var sum = Double(initial[(o * channels + c) * 8 + j])
+                    for t in first..<(first + count) {
+                        let at = t + j - padding
+                        guard at >= 0 && at < width else { continue }
+                        sum += Double(r(dy[o * outputWidth + t])) * Double(r(x[c * width + at]))
+                    }
+                    worst = max(worst, abs(sum - Double(partial[(o * channels + c) * 8 + j])))
+                    scale = max(scale, abs(sum))
+                }
+            }
+        }
+        #expect(worst <= 1e-5 * scale, "largest difference \(worst) at scale \(scale)")
+        // Sizes it does not take are declined without a write.
+        var untouched = initial
+        #expect(envnet_bf16_conv1x8_weight_gradient(x, width, Int32(channels), dy, outputWidth + 1, Int32(outputChannels), padding,
+                                                    first, count, &untouched) == 0 && untouched == initial)
     }
 }

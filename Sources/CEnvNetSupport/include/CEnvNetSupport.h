@@ -90,6 +90,14 @@ int envnet_bf16_gemm(long m, long n, long k, const uint32_t *packedA, const uint
 /// A is [m, k] (or, transposed, [k, m]), B is [k, n] (or [n, k]), row-major with the given row
 /// strides. Packs both operands into memory of its own. Returns 1 when done, 0 (nothing done)
 /// without AVX512-BF16, -2 when out of memory.
+/// The weight gradient of a 1x8 convolution with unit stride over images of height 1, in bf16 with
+/// fp32 sums: partial[o][c·8 + j] += Σ_t bf16(dy[o][t]) · bf16(x[c][t + j − padding]) over output
+/// positions t in [first, first + count) (x zero outside [0, width)). x is [channels][width], dy
+/// [outputChannels][outputWidth] with outputWidth = width + 2 padding − 7; channels a multiple of 4.
+/// Returns 1 when done, 0 (nothing done) without AVX512-BF16 or for sizes it does not take, -2 when
+/// out of memory.
+int envnet_bf16_conv1x8_weight_gradient(const float *x, long width, int channels, const float *dy, long outputWidth,
+                                        int outputChannels, long padding, long first, long count, float *partial);
 int envnet_bf16_gemm_strided(int transposeA, int transposeB, long m, long n, long k, const float *a, long lda,
                              const float *b, long ldb, int accumulate, float *c, long ldc);
 

@@ -1,3 +1,5 @@
+import CEnvNetSupport
+
 /// Kernel size, stride, padding and dilation of a 2-D convolution (1-D convolutions use height 1).
 public struct ConvolutionGeometry: Sendable, Equatable, Hashable, CustomStringConvertible {
     public var kernelHeight: Int, kernelWidth: Int
@@ -490,7 +492,11 @@ public enum Convolution {
         let precision = ExecutionOptions.current.matrixPrecision
         let gradientOutput = gradientOutput.contiguous(), input = input.contiguous()
         let gradientBase = Address(gradientOutput), inputBase = Address(input)
-        let tile = tileWidth(rows: p.rows, positions: p.positions)
+        // bf16, 1x8 kernels over rows (EnvNet's conv2): columns packed straight from the input.
+        let g = p.geometry
+        let packsFromInput = precision == .bfloat16 && BFloat16Matmul.hasAVX512BF16 && p.height == 1 && g.kernelHeight == 1
+            && g.kernelWidth == 8 && g.strideWidth == 1 && g.dilationWidth == 1 && g.paddingHeight == 0 && p.channels % 4 == 0
+        let tile = packsFromInput ? Swift.min(p.positions, 4096) : tileWidth(rows: p.rows, positions: p.positions)
         let tilesPerImage = (p.positions + tile - 1) / tile
         let items = p.batch * tilesPerImage
         let weightCount = p.outputChannels * p.rows
@@ -503,7 +509,8 @@ public enum Convolution {
         _ = Parallel.forEachChunk(count: items) { chunk, range in
             let weightPartial = partialsBase.pointer + chunk * (weightCount + p.outputChannels)
             let biasPartial = weightPartial + weightCount
-            let workspace = p.geometry.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: p.rows * tile)
+            // (Not needed where the columns are packed from the input, unless that kernel declines.)
+            var workspace = p.geometry.isPointwise || packsFromInput ? nil : UnsafeMutablePointer<Float>.allocate(capacity: p.rows * tile)
             defer { workspace?.deallocate() }
             for item in range {
                 let image = item / tilesPerImage
@@ -511,18 +518,24 @@ public enum Convolution {
                 let positions = start..<Swift.min(p.positions, start + tile)
                 let source = inputBase.pointer + image * p.inputPlane
                 let gradient = gradientBase.pointer + image * p.outputPlane + start
-                let columns: UnsafePointer<Float>, ldb: Int
-                if let workspace {
-                    im2col(input: source, channels: p.channels, height: p.height, width: p.width, geometry: p.geometry,
-                           outputWidth: p.outputWidth, positions: positions, columns: workspace)
-                    columns = UnsafePointer(workspace)
-                    ldb = positions.count
-                } else {
-                    columns = UnsafePointer(source + start)
-                    ldb = p.positions
+                let packed = packsFromInput
+                    && envnet_bf16_conv1x8_weight_gradient(source, p.width, Int32(p.channels), gradient - start, p.outputWidth,
+                                                           Int32(p.outputChannels), g.paddingWidth, start, positions.count, weightPartial) == 1
+                if !packed {
+                    if workspace == nil && !p.geometry.isPointwise { workspace = UnsafeMutablePointer<Float>.allocate(capacity: p.rows * tile) }
+                    let columns: UnsafePointer<Float>, ldb: Int
+                    if let workspace {
+                        im2col(input: source, channels: p.channels, height: p.height, width: p.width, geometry: p.geometry,
+                               outputWidth: p.outputWidth, positions: positions, columns: workspace)
+                        columns = UnsafePointer(workspace)
+                        ldb = positions.count
+                    } else {
+                        columns = UnsafePointer(source + start)
+                        ldb = p.positions
+                    }
+                    gemm(precision: precision, transposeA: false, transposeB: true, m: p.outputChannels, n: p.rows, k: positions.count,
+                         a: gradient, lda: p.positions, b: columns, ldb: ldb, beta: 1, c: weightPartial, ldc: p.rows)
                 }
-                gemm(precision: precision, transposeA: false, transposeB: true, m: p.outputChannels, n: p.rows, k: positions.count,
-                     a: gradient, lda: p.positions, b: columns, ldb: ldb, beta: 1, c: weightPartial, ldc: p.rows)
                 if withBias {
                     for channel in 0..<p.outputChannels {
                         let row = gradient + channel * p.positions

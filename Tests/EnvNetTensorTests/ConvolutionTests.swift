@@ -1,3 +1,4 @@
+import CEnvNetSupport
 import EnvNetTensor
 import Testing
 
@@ -313,7 +314,8 @@ struct ConvolutionTests {
 
 /// ``RowDecomposedConvolution`` (one GEMM per kernel row, for tall kernels over many channels:
 /// EnvNet-v2's conv4) and ``PolyphaseConvolution`` (strided kernels as stride-1 ones over the
-/// input's phases: its conv1 and conv2), against the definition, with and without the rewrites.
+/// input's phases: its conv1 and conv2; one input channel by direct sums: EnvNet's conv1), against
+/// the definition, with and without the rewrites.
 @Suite("Convolution by kernel rows and by phases")
 struct RowDecomposedConvolutionTests {
     @Test("Forward, input and weight gradients equal the direct sums, with padding, strides, dilation and a bias",
@@ -328,6 +330,11 @@ struct RowDecomposedConvolutionTests {
               (2, 1, 1, 300, 8, (1, 64), (1, 2), (0, 0), (1, 1)),
               (2, 4, 9, 43, 6, (3, 8), (2, 4), (1, 0), (1, 1)),
               (1, 8, 4, 50, 9, (2, 8), (1, 2), (0, 0), (1, 1)),
+              // One input channel over rows (SingleChannelConvolution): EnvNet's conv1 with the seed
+              // variant's padding over more than one piece of work, and other tap counts.
+              (2, 1, 1, 5000, 40, (1, 8), (1, 1), (0, 4), (1, 1)),
+              (3, 1, 1, 37, 7, (1, 5), (1, 1), (0, 0), (1, 1)),
+              (1, 1, 1, 20, 3, (1, 16), (1, 1), (0, 2), (1, 1)),
           ])
     func matchesDefinition(n: Int, c: Int, h: Int, w: Int, o: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
                            dilation: (Int, Int)) {
@@ -357,3 +364,39 @@ struct RowDecomposedConvolutionTests {
         }
     }
 }
+
+/// The direct single-channel kernels run where the CPU has AVX-512 (so the definition tests above
+/// exercise them there) and decline elsewhere and for sizes they do not take, writing nothing.
+@Suite("Single-channel convolution kernels")
+struct SingleChannelKernelTests {
+    @Test("They run on AVX-512, give the definition's values, and decline bad sizes without a write")
+    func runsAndDeclines() {
+        let width = 40, taps = 8, padding = 1, outputWidth = width + 2 * padding - taps + 1, channels = 3
+        let x = (0..<width).map { Float($0 % 7) - 3 }, w = (0..<(channels * taps)).map { Float($0 % 5) * 0.25 - 0.5 }
+        var output = [Float](repeating: 7, count: channels * outputWidth)
+        let runs = envnet_winograd_available() != 0
+        let status = envnet_single_channel_convolution(x, width, w, Int32(channels), Int32(taps), nil, padding, 0, outputWidth,
+                                                       &output, outputWidth, 0)
+        #expect(status == (runs ? 1 : 0))
+        if runs {
+            for o in 0..<channels {
+                for t in 0..<outputWidth {
+                    var sum: Float = 0
+                    for j in 0..<taps where t + j - padding >= 0 && t + j - padding < width { sum += w[o * taps + j] * x[t + j - padding] }
+                    #expect(abs(output[o * outputWidth + t] - sum) <= 1e-5, "o \(o) t \(t)")
+                }
+            }
+        }
+        var untouched = [Float](repeating: 7, count: channels * outputWidth)
+        #expect(envnet_single_channel_convolution(x, width, w, Int32(channels), 17, nil, padding, 0, outputWidth, &untouched, outputWidth, 0) == 0)
+        #expect(envnet_single_channel_convolution(x, width, w, Int32(channels), Int32(taps), nil, padding, 0, outputWidth + 1, &untouched,
+                                                  outputWidth, 0) == 0)
+        var partial = [Float](repeating: 7, count: channels * taps)
+        #expect(envnet_single_channel_weight_gradient(x, width, output, outputWidth + 1, Int32(channels), Int32(taps), padding, 0,
+                                                      outputWidth, &partial, 0) == 0)
+        #expect(untouched.allSatisfy { $0 == 7 } && partial.allSatisfy { $0 == 7 })
+        #expect(envnet_single_channel_weight_gradient(x, width, output, outputWidth, Int32(channels), Int32(taps), padding, 0,
+                                                      outputWidth, &partial, 0) == (runs ? 1 : 0))
+    }
+}
+

@@ -50,6 +50,22 @@ int envnet_winograd_convolution(const float *input, long width, int inputChannel
                                 const float *bias, int outputChannels, long padding, long firstBlock, long blockCount,
                                 float *output, long outputWidth, int roundsInput);
 
+/// A convolution of one input channel over a row (unit stride and dilation, SingleChannelConvolution.c):
+/// output[o * outputStride + t] = bias[o] + sum_j weight[o][j] input[t + j - padding] for output
+/// positions t in [first, first + count) (input zero outside [0, width); bias may be NULL; at most
+/// 16 taps). With roundsInput the input is rounded to bf16 (the bf16 precision; the caller rounds
+/// the weight). Returns 1 when done, 0 (nothing written) without AVX-512 or for sizes it does not
+/// take, -2 when out of memory.
+int envnet_single_channel_convolution(const float *input, long width, const float *weight, int outputChannels, int taps,
+                                      const float *bias, long padding, long first, long count, float *output,
+                                      long outputStride, int roundsInput);
+/// Its weight gradient: partial[o][j] += sum over t in [first, first + count) of
+/// dy[o * outputWidth + t] input[t + j - padding], outputWidth = width + 2 padding - taps + 1; with
+/// roundsOperands both factors are rounded to bf16 first. Returns as envnet_single_channel_convolution.
+int envnet_single_channel_weight_gradient(const float *input, long width, const float *dy, long outputWidth,
+                                          int outputChannels, int taps, long padding, long first, long count,
+                                          float *partial, int roundsOperands);
+
 /// EnvNet's front end in evaluation mode, for pooling cells [firstCell, firstCell + cellCount) of
 /// one window: conv1 (1 -> c1, 1x8, BatchNorm folded into conv1Weights [c1][8] and conv1Shift)
 /// and ReLU; conv2 (c1 -> c2, 1x8, weights from envnet_winograd_transform_weights, BatchNorm

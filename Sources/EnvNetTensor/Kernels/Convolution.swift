@@ -282,6 +282,7 @@ public enum Convolution {
     /// im2col path for `p` (no rewrite applies).
     static func takesIm2colPath(_ p: Problem) -> Bool {
         !WinogradConvolution.applies(to: p) && !PolyphaseConvolution.applies(to: p) && !RowDecomposedConvolution.applies(to: p)
+            && !SingleChannelConvolution.applies(to: p)
     }
 
     /// The forward pass into `p.batch · p.outputChannels · p.outputPlane` contiguous values at `outputBase`.
@@ -298,6 +299,10 @@ public enum Convolution {
         }
         if RowDecomposedConvolution.applies(to: p) {
             RowDecomposedConvolution.forward(input: input, weight: weight, bias: bias, problem: p, output: outputBase)
+            return
+        }
+        if SingleChannelConvolution.applies(to: p),
+           SingleChannelConvolution.forward(input: input, weight: weight, bias: bias, problem: p, output: outputBase) {
             return
         }
         let precision = ExecutionOptions.current.matrixPrecision
@@ -496,7 +501,9 @@ public enum Convolution {
         let g = p.geometry
         let packsFromInput = precision == .bfloat16 && BFloat16Matmul.hasAVX512BF16 && p.height == 1 && g.kernelHeight == 1
             && g.kernelWidth == 8 && g.strideWidth == 1 && g.dilationWidth == 1 && g.paddingHeight == 0 && p.channels % 4 == 0
-        let tile = packsFromInput ? Swift.min(p.positions, 4096) : tileWidth(rows: p.rows, positions: p.positions)
+        // One input channel over rows (EnvNet's conv1): direct sums, no columns.
+        let singleChannel = SingleChannelConvolution.applies(to: p)
+        let tile = packsFromInput || singleChannel ? Swift.min(p.positions, 4096) : tileWidth(rows: p.rows, positions: p.positions)
         let tilesPerImage = (p.positions + tile - 1) / tile
         let items = p.batch * tilesPerImage
         let weightCount = p.outputChannels * p.rows
@@ -510,7 +517,7 @@ public enum Convolution {
             let weightPartial = partialsBase.pointer + chunk * (weightCount + p.outputChannels)
             let biasPartial = weightPartial + weightCount
             // (Not needed where the columns are packed from the input, unless that kernel declines.)
-            var workspace = p.geometry.isPointwise || packsFromInput ? nil : UnsafeMutablePointer<Float>.allocate(capacity: p.rows * tile)
+            var workspace = p.geometry.isPointwise || packsFromInput || singleChannel ? nil : UnsafeMutablePointer<Float>.allocate(capacity: p.rows * tile)
             defer { workspace?.deallocate() }
             for item in range {
                 let image = item / tilesPerImage
@@ -521,6 +528,9 @@ public enum Convolution {
                 let packed = packsFromInput
                     && envnet_bf16_conv1x8_weight_gradient(source, p.width, Int32(p.channels), gradient - start, p.outputWidth,
                                                            Int32(p.outputChannels), g.paddingWidth, start, positions.count, weightPartial) == 1
+                    || singleChannel
+                    && SingleChannelConvolution.accumulateWeightGradient(image: source, gradientOutput: gradient - start, problem: p,
+                                                                         positions: positions, into: weightPartial)
                 if !packed {
                     if workspace == nil && !p.geometry.isPointwise { workspace = UnsafeMutablePointer<Float>.allocate(capacity: p.rows * tile) }
                     let columns: UnsafePointer<Float>, ldb: Int

@@ -278,6 +278,17 @@ public enum Convolution {
         forwardCore(input: input, weight: weight, bias: bias, problem: p, output: Address(pointer: output), winogradWeights: winogradWeights)
     }
 
+    /// The column matrix of output positions `positions` of one image and its row stride: im2col
+    /// into `workspace`, or the image itself for a pointwise kernel (no workspace).
+    @inline(__always)
+    static func tileColumns(of source: UnsafePointer<Float>, problem p: Problem, positions: Range<Int>,
+                            workspace: UnsafeMutablePointer<Float>?) -> (columns: UnsafePointer<Float>, rowStride: Int) {
+        guard let workspace else { return (source + positions.lowerBound, p.positions) }
+        im2col(input: source, channels: p.channels, height: p.height, width: p.width, geometry: p.geometry,
+               outputWidth: p.outputWidth, positions: positions, columns: workspace)
+        return (UnsafePointer(workspace), positions.count)
+    }
+
     /// Whether ``forwardCore(input:weight:bias:problem:output:winogradWeights:)`` takes the plain
     /// im2col path for `p` (no rewrite applies).
     static func takesIm2colPath(_ p: Problem) -> Bool {
@@ -323,16 +334,7 @@ public enum Convolution {
                     let start = (item % tilesPerImage) * tile
                     let positions = start..<Swift.min(p.positions, start + tile)
                     let source = inputBase.pointer + image * p.inputPlane
-                    let columns: UnsafePointer<Float>, ldb: Int
-                    if let workspace {
-                        im2col(input: source, channels: p.channels, height: p.height, width: p.width, geometry: p.geometry,
-                               outputWidth: p.outputWidth, positions: positions, columns: workspace)
-                        columns = UnsafePointer(workspace)
-                        ldb = positions.count
-                    } else {
-                        columns = UnsafePointer(source + start)
-                        ldb = p.positions
-                    }
+                    let (columns, ldb) = tileColumns(of: source, problem: p, positions: positions, workspace: workspace)
                     let destination = outputBase.pointer + image * p.outputPlane + start
                     gemm(precision: precision, transposeA: false, transposeB: false, m: p.outputChannels, n: positions.count, k: p.rows,
                          a: weightBase.pointer, lda: p.rows, b: columns, ldb: ldb, c: destination, ldc: p.positions)
@@ -533,16 +535,7 @@ public enum Convolution {
                                                                          positions: positions, into: weightPartial)
                 if !packed {
                     if workspace == nil && !p.geometry.isPointwise { workspace = UnsafeMutablePointer<Float>.allocate(capacity: p.rows * tile) }
-                    let columns: UnsafePointer<Float>, ldb: Int
-                    if let workspace {
-                        im2col(input: source, channels: p.channels, height: p.height, width: p.width, geometry: p.geometry,
-                               outputWidth: p.outputWidth, positions: positions, columns: workspace)
-                        columns = UnsafePointer(workspace)
-                        ldb = positions.count
-                    } else {
-                        columns = UnsafePointer(source + start)
-                        ldb = p.positions
-                    }
+                    let (columns, ldb) = tileColumns(of: source, problem: p, positions: positions, workspace: workspace)
                     gemm(precision: precision, transposeA: false, transposeB: true, m: p.outputChannels, n: p.rows, k: positions.count,
                          a: gradient, lda: p.positions, b: columns, ldb: ldb, beta: 1, c: weightPartial, ldc: p.rows)
                 }

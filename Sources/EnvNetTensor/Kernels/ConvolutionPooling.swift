@@ -103,14 +103,7 @@ public enum ConvolutionPooling {
                 let firstRow = firstPooledRow * sh, rows = (pooledRows - 1) * sh + ph
                 let positions = firstRow * p.outputWidth ..< (firstRow + rows) * p.outputWidth
                 let source = inputBase.pointer + image * p.inputPlane
-                let b: UnsafePointer<Float>, ldb: Int
-                if let columns {
-                    Convolution.im2col(input: source, channels: p.channels, height: p.height, width: p.width, geometry: p.geometry,
-                                       outputWidth: p.outputWidth, positions: positions, columns: columns)
-                    (b, ldb) = (UnsafePointer(columns), positions.count)
-                } else {
-                    (b, ldb) = (UnsafePointer(source + positions.lowerBound), p.positions)
-                }
+                let (b, ldb) = Convolution.tileColumns(of: source, problem: p, positions: positions, workspace: columns)
                 if let packedA, let packedColumns {
                     let panels = (positions.count + 31) / 32
                     _ = envnet_bf16_pack_b_panels(b, ldb, p.rows, positions.count, packedColumns, 0, panels)

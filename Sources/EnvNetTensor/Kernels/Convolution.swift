@@ -532,7 +532,7 @@ public enum Convolution {
                                                            Int32(p.outputChannels), g.paddingWidth, start, positions.count, weightPartial) == 1
                     || singleChannel
                     && SingleChannelConvolution.accumulateWeightGradient(image: source, gradientOutput: gradient - start, problem: p,
-                                                                         positions: positions, into: weightPartial)
+                                                                         positions: positions, precision: precision, into: weightPartial)
                 if !packed {
                     if workspace == nil && !p.geometry.isPointwise { workspace = UnsafeMutablePointer<Float>.allocate(capacity: p.rows * tile) }
                     let (columns, ldb) = tileColumns(of: source, problem: p, positions: positions, workspace: workspace)

@@ -49,10 +49,13 @@ enum SingleChannelConvolution {
     }
 
     /// Adds the weight gradient of output positions `positions` of one image to `partial` (`[O, k]`);
-    /// false (nothing added) when the kernel declines.
+    /// false (nothing added) when the kernel declines. Called on the workers, so the precision is
+    /// the caller's: the options are task-local and the workers do not see them.
+    /// - Parameter precision: The caller's ``ExecutionOptions/matrixPrecision``; bf16 rounds both factors.
     static func accumulateWeightGradient(image: UnsafePointer<Float>, gradientOutput: UnsafePointer<Float>, problem p: Convolution.Problem,
-                                         positions: Range<Int>, into partial: UnsafeMutablePointer<Float>) -> Bool {
-        let rounds = ExecutionOptions.current.matrixPrecision == .bfloat16
+                                         positions: Range<Int>, precision: ExecutionOptions.Precision,
+                                         into partial: UnsafeMutablePointer<Float>) -> Bool {
+        let rounds = precision == .bfloat16
         return envnet_single_channel_weight_gradient(image, p.width, gradientOutput, p.outputWidth, Int32(p.outputChannels),
                                                      Int32(p.geometry.kernelWidth), p.geometry.paddingWidth, positions.lowerBound,
                                                      positions.count, partial, rounds ? 1 : 0) == 1

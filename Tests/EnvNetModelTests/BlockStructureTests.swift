@@ -130,6 +130,23 @@ struct BlockStructureTests {
             Parallel.forEach(count: 5) { order.append($0) }
             #expect(order == [0, 1, 2, 3, 4])
         }
+        // With several workers every piece sees the caller's options, on whichever thread it runs
+        // (the options are task-local; Dispatch's threads would see the process-wide ones).
+        var scoped = outer
+        scoped.threadCount = 2
+        scoped.precision = outer.precision == .float32 ? .bfloat16 : .float32
+        scoped.convolutionTileElements = 4321
+        let seen = UnsafeMutableBufferPointer<Bool>.allocate(capacity: 64)
+        seen.initialize(repeating: false)
+        defer { seen.deallocate() }
+        let seenBase = UncheckedSendableFlags(pointer: seen.baseAddress!)
+        ExecutionOptions.withOptions(scoped) {
+            Parallel.forEach(count: 64) { index in
+                Thread.sleep(forTimeInterval: 0.001)
+                seenBase.pointer[index] = ExecutionOptions.current == scoped
+            }
+        }
+        #expect(seen.allSatisfy { $0 }, "\(seen.filter { !$0 }.count) of 64 pieces saw other options")
         // A scope never leaks into the process-wide value, even when that is changed inside it.
         ExecutionOptions.withOptions(.portable) {
             let threads = ExecutionOptions.processWide.threadCount
@@ -166,3 +183,6 @@ struct BlockStructureTests {
         for (a, b) in zip(doubled.scalars, fast.scalars) { #expect(abs(a - 2 * b) <= 1e-4 * scale) }
     }
 }
+
+/// Flags written by parallel pieces at distinct indices.
+private struct UncheckedSendableFlags: @unchecked Sendable { let pointer: UnsafeMutablePointer<Bool> }

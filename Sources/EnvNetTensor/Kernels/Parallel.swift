@@ -15,7 +15,10 @@ public enum Parallel {
     /// Runs `body(index)` for every index in `0..<count`, spread over the workers; returns when all are done.
     ///
     /// At most ``workerCount`` pieces run at once: with fewer workers than cores, that many
-    /// threads take the indices in turn (Dispatch alone would use every core).
+    /// threads take the indices in turn (Dispatch alone would use every core). Every piece runs
+    /// with the caller's ``ExecutionOptions/current``: the options are task-local, and Dispatch's
+    /// threads would otherwise see the process-wide ones (a kernel that chose its precision on a
+    /// worker then rounded some pieces and not others).
     public static func forEach(count: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
         let workers = workerCount
@@ -23,14 +26,19 @@ public enum Parallel {
             for index in 0..<count { body(index) }
             return
         }
+        let options = ExecutionOptions.current
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendableBox(body)
             if count <= workers || workers >= processorCount {
-                DispatchQueue.concurrentPerform(iterations: count) { index in box.value(index) }
+                DispatchQueue.concurrentPerform(iterations: count) { index in
+                    ExecutionOptions.withOptions(options) { box.value(index) }
+                }
             } else {
                 let next = IndexDispenser(count: count)
                 DispatchQueue.concurrentPerform(iterations: workers) { _ in
-                    while let index = next.take() { box.value(index) }
+                    ExecutionOptions.withOptions(options) {
+                        while let index = next.take() { box.value(index) }
+                    }
                 }
             }
         }

@@ -5,7 +5,7 @@
 // pass took 18 ms per batch of 64 and the weight gradient 26-32 ms, though each is only 492 M
 // multiply-adds. Here each block of 16 positions loads its taps' input vectors once and reuses them
 // for every output channel (forward), or for three output channels' accumulators at a time (weight
-// gradient). AVX-512, compiled function by function; callers check envnet_winograd_available().
+// gradient). AVX-512, compiled function by function; callers check envnet_cpu_has_avx512().
 #include "CEnvNetSupport.h"
 
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+#include "BFloat16Rounding.h"
 #define ENVNET_SINGLE_PATH 1
 #define ENVNET_AVX512_SINGLE __attribute__((target("avx512f,avx512dq,fma")))
 #else
@@ -31,18 +32,6 @@ static void copy_segment(const float *input, long width, long origin, long used,
         const float value = i < used && at >= 0 && at < width ? input[at] : 0;
         segment[i] = rounds ? envnet_bf16_to_float(envnet_float_to_bf16(value)) : value;
     }
-}
-
-// Rounds 16 floats to bf16 as envnet_float_to_bf16 does (nearest, ties to even; NaN stays NaN).
-ENVNET_AVX512_SINGLE static inline __m512 rounded_to_bf16(__m512 value) {
-    const __m512i bits = _mm512_castps_si512(value);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-    __m512i rounded = _mm512_and_si512(_mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)),
-                                       _mm512_set1_epi32((int)0xffff0000u));
-    const __mmask16 nan = _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
-    rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_and_si512(_mm512_or_si512(bits, _mm512_set1_epi32(0x00400000)),
-                                                                   _mm512_set1_epi32((int)0xffff0000u)));
-    return _mm512_castsi512_ps(rounded);
 }
 
 ENVNET_AVX512_SINGLE static inline __attribute__((always_inline)) void forward(const float *segment, const float *weight, int outputChannels, int taps,
@@ -76,7 +65,7 @@ ENVNET_AVX512_SINGLE static inline __attribute__((always_inline)) void weight_gr
             for (int r = 0; r < 3; r++)
                 g[r] = r < rows ? _mm512_maskz_loadu_ps(mask, dy + (long)(o0 + r) * dyStride + t) : _mm512_setzero_ps();
             if (rounds)
-                for (int r = 0; r < 3; r++) g[r] = rounded_to_bf16(g[r]);
+                for (int r = 0; r < 3; r++) g[r] = envnet_bf16_rounded(g[r]);
             for (int j = 0; j < taps; j++) {
                 const __m512 x = _mm512_loadu_ps(segment + t + j);
                 for (int r = 0; r < 3; r++) sums[r][j] = _mm512_fmadd_ps(g[r], x, sums[r][j]);
@@ -105,7 +94,7 @@ int envnet_single_channel_convolution(const float *input, long width, const floa
                                       const float *bias, long padding, long first, long count, float *output,
                                       long outputStride, int roundsInput) {
 #if ENVNET_SINGLE_PATH
-    if (!envnet_winograd_available() || taps < 1 || taps > maximumTaps || outputChannels < 1 || padding < 0 || first < 0 ||
+    if (!envnet_cpu_has_avx512() || taps < 1 || taps > maximumTaps || outputChannels < 1 || padding < 0 || first < 0 ||
         count < 0 || first + count > width + 2 * padding - taps + 1) return 0;
     if (count == 0) return 1;
     // The input the block reads, zero-padded, and a vector's reach past the last position.
@@ -127,7 +116,7 @@ int envnet_single_channel_weight_gradient(const float *input, long width, const 
                                           int outputChannels, int taps, long padding, long first, long count,
                                           float *partial, int roundsOperands) {
 #if ENVNET_SINGLE_PATH
-    if (!envnet_winograd_available() || taps < 1 || taps > maximumTaps || outputChannels < 1 || padding < 0 || first < 0 ||
+    if (!envnet_cpu_has_avx512() || taps < 1 || taps > maximumTaps || outputChannels < 1 || padding < 0 || first < 0 ||
         count < 0 || outputWidth != width + 2 * padding - taps + 1 || first + count > outputWidth) return 0;
     if (count == 0) return 1;
     const long length = count + taps - 1 + singleLanes;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #define ENVNET_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma")))
 #include "WinogradF4x8.h"
+#include "BFloat16Rounding.h"
 #else
 #define ENVNET_HAS_AVX512_PATH 0
 #endif
@@ -34,17 +35,8 @@ static long round_up(long value, long multiple) { return (value + multiple - 1) 
 // with fp32 sums would (up to the order of the sums). A NaN stays a quiet NaN, as in
 // envnet_float_to_bf16.
 ENVNET_AVX512 static void round_to_bf16(float *values, long count) {
-    const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), high = _mm512_set1_epi32((int)0xffff0000u);
-    const __m512i magnitude = _mm512_set1_epi32(0x7fffffff), infinity = _mm512_set1_epi32(0x7f800000), quiet = _mm512_set1_epi32(0x00400000);
     long i = 0;
-    for (; i + 16 <= count; i += 16) {
-        const __m512i bits = _mm512_loadu_si512((const void *)(values + i));
-        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
-        __m512i rounded = _mm512_and_si512(_mm512_add_epi32(bits, _mm512_add_epi32(bias, lsb)), high);
-        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, magnitude), infinity);
-        rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_and_si512(_mm512_or_si512(bits, quiet), high));
-        _mm512_storeu_si512((void *)(values + i), rounded);
-    }
+    for (; i + 16 <= count; i += 16) _mm512_storeu_ps(values + i, envnet_bf16_rounded(_mm512_loadu_ps(values + i)));
     for (; i < count; i++) {
         uint32_t bits;
         memcpy(&bits, values + i, sizeof bits);

@@ -62,7 +62,8 @@ public final class ConvolutionBlock: Module, LayerChain {
     /// they run one by one. `[N, C, H, W] -> [N, O, OH, OW]` (pooled when the block pools)
     /// - Parameter input: The block's input.
     public func forward(_ input: Tensor) -> Tensor {
-        if runsFused(inputShape: input.shape),
+        // The operation itself declines shapes it does not take.
+        if modesAllowFusion,
            ConvolutionPooling.forward(input: input, weight: convolution.weight.value, bias: convolution.bias?.value,
                                       geometry: convolution.geometry, normalization: normalization.statistics,
                                       pooling: pooling?.geometry, into: &fusedOutput) {
@@ -76,10 +77,15 @@ public final class ConvolutionBlock: Module, LayerChain {
     /// evaluation mode, BatchNorm with its ReLU, the options allowing fused operations, and
     /// ``ConvolutionPooling/applies(inputShape:weightShape:geometry:pooling:)``.
     public func runsFused(inputShape: [Int]) -> Bool {
-        ExecutionOptions.current.usesFusedOperations && !convolution.isTraining && !normalization.isTraining
-            && !(pooling?.isTraining ?? false) && normalization.fusedReLU
+        modesAllowFusion
             && ConvolutionPooling.applies(inputShape: inputShape, weightShape: convolution.weight.value.shape,
                                           geometry: convolution.geometry, pooling: pooling?.geometry)
+    }
+
+    /// Every layer in evaluation mode, BatchNorm with its ReLU, and the options allowing fused operations.
+    private var modesAllowFusion: Bool {
+        ExecutionOptions.current.usesFusedOperations && !convolution.isTraining && !normalization.isTraining
+            && !(pooling?.isTraining ?? false) && normalization.fusedReLU
     }
 
     /// The fused operation's output, reused from batch to batch when the caller has let it go.

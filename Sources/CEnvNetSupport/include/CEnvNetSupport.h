@@ -102,10 +102,6 @@ int envnet_bf16_pack_bt_panels(const float *w, long rowStride, long k, long n, u
 /// 32-column panels; returns 0 (and does nothing) when the CPU has no AVX512-BF16.
 int envnet_bf16_gemm(long m, long n, long k, const uint32_t *packedA, const uint16_t *packedB, float *c, long ldc, int accumulate,
                      long firstRow, long rowCount, long firstPanel, long panelCount);
-/// C (+)= op(A) op(B) on the calling thread, as sgemm with alpha 1 and beta 0 or 1 (`accumulate`):
-/// A is [m, k] (or, transposed, [k, m]), B is [k, n] (or [n, k]), row-major with the given row
-/// strides. Packs both operands into memory of its own. Returns 1 when done, 0 (nothing done)
-/// without AVX512-BF16, -2 when out of memory.
 /// The weight gradient of a 1x8 convolution with unit stride over images of height 1, in bf16 with
 /// fp32 sums: partial[o][c·8 + j] += Σ_t bf16(dy[o][t]) · bf16(x[c][t + j − padding]) over output
 /// positions t in [first, first + count) (x zero outside [0, width)). x is [channels][width], dy
@@ -114,6 +110,10 @@ int envnet_bf16_gemm(long m, long n, long k, const uint32_t *packedA, const uint
 /// out of memory.
 int envnet_bf16_conv1x8_weight_gradient(const float *x, long width, int channels, const float *dy, long outputWidth,
                                         int outputChannels, long padding, long first, long count, float *partial);
+/// C (+)= op(A) op(B) on the calling thread, as sgemm with alpha 1 and beta 0 or 1 (`accumulate`):
+/// A is [m, k] (or, transposed, [k, m]), B is [k, n] (or [n, k]), row-major with the given row
+/// strides. Packs both operands into memory of its own. Returns 1 when done, 0 (nothing done)
+/// without AVX512-BF16, -2 when out of memory.
 int envnet_bf16_gemm_strided(int transposeA, int transposeB, long m, long n, long k, const float *a, long lda,
                              const float *b, long ldb, int accumulate, float *c, long ldc);
 

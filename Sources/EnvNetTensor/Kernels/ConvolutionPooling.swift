@@ -33,12 +33,19 @@ public enum ConvolutionPooling {
     ///   - geometry: The convolution's.
     ///   - pooling: The max pooling's, or nil for none.
     public static func applies(inputShape: [Int], weightShape: [Int], geometry: ConvolutionGeometry, pooling: ConvolutionGeometry?) -> Bool {
+        problem(inputShape: inputShape, weightShape: weightShape, geometry: geometry, pooling: pooling) != nil
+    }
+
+    /// The convolution's problem when ``applies(inputShape:weightShape:geometry:pooling:)`` holds, else nil.
+    private static func problem(inputShape: [Int], weightShape: [Int], geometry: ConvolutionGeometry,
+                                pooling: ConvolutionGeometry?) -> Convolution.Problem? {
         guard let p = try? Convolution.problem(input: inputShape, weight: weightShape, geometry: geometry, operation: "ConvolutionPooling"),
-              Convolution.takesIm2colPath(p), p.batch > 0, p.rows > 0, p.outputChannels > 0 else { return false }
-        guard let pool = pooling else { return true }
-        return pool.paddingHeight == 0 && pool.paddingWidth == 0 && pool.dilationHeight == 1 && pool.dilationWidth == 1
+              Convolution.takesIm2colPath(p), p.batch > 0, p.rows > 0, p.outputChannels > 0 else { return nil }
+        guard let pool = pooling else { return p }
+        let fits = pool.paddingHeight == 0 && pool.paddingWidth == 0 && pool.dilationHeight == 1 && pool.dilationWidth == 1
             && pool.kernelHeight >= 1 && pool.kernelWidth >= 1 && pool.strideHeight >= 1 && pool.strideWidth >= 1
             && pool.kernelHeight <= p.outputHeight && pool.kernelWidth <= p.outputWidth
+        return fits ? p : nil
     }
 
     /// The pooled activations `max(0, BN(weight ⊛ input + bias))`, or nil when ``applies(inputShape:weightShape:geometry:pooling:)``
@@ -56,8 +63,7 @@ public enum ConvolutionPooling {
     public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry,
                                normalization: BatchNormalization.Statistics, pooling: ConvolutionGeometry?,
                                into output: inout Tensor) -> Bool {
-        guard applies(inputShape: input.shape, weightShape: weight.shape, geometry: geometry, pooling: pooling),
-              let p = try? Convolution.problem(input: input.shape, weight: weight.shape, geometry: geometry, operation: "ConvolutionPooling"),
+        guard let p = problem(inputShape: input.shape, weightShape: weight.shape, geometry: geometry, pooling: pooling),
               normalization.featureCount == p.outputChannels, bias.map({ $0.shape == [p.outputChannels] }) ?? true
         else { return false }
         let pool = pooling ?? ConvolutionGeometry(kernel: (1, 1))
@@ -67,23 +73,15 @@ public enum ConvolutionPooling {
         let precision = ExecutionOptions.current.matrixPrecision
         let input = input.contiguous(), weight = weight.contiguous()
         let inputBase = Address(input), weightBase = Address(weight), outputBase = Address(output)
-        // BatchNorm's scale and shift, and in bf16 the weight's rows as bf16 pairs, packed once for
-        // every tile; raw memory, so that the workers can share it.
-        let (scaleValues, shiftValues) = normalization.folded(withBias: bias)
-        let affine = UnsafeMutablePointer<Float>.allocate(capacity: 2 * p.outputChannels)
-        affine.initialize(from: scaleValues + shiftValues, count: 2 * p.outputChannels)
-        let scaleBase = Address(pointer: affine), shiftBase = Address(pointer: affine + p.outputChannels)
-        let pairs = envnet_bf16_pair_count(p.rows)
-        var packedA: PackedAddress?
+        let (scale, shift) = normalization.folded(withBias: bias)
+        // In bf16 the weight's rows as bf16 pairs, packed once for every tile.
+        var packedWeight: [UInt32]?
         if precision == .bfloat16 && BFloat16Matmul.hasAVX512BF16 {
-            let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: p.outputChannels * pairs)
-            if envnet_bf16_pack_a_rows(weightBase.pointer, p.rows, p.outputChannels, p.rows, packed, 0, p.outputChannels) == 1 {
-                packedA = PackedAddress(pointer: UnsafePointer(packed))
-            } else {
-                packed.deallocate()
+            var packed = [UInt32](repeating: 0, count: p.outputChannels * envnet_bf16_pair_count(p.rows))
+            if envnet_bf16_pack_a_rows(weightBase.pointer, p.rows, p.outputChannels, p.rows, &packed, 0, p.outputChannels) == 1 {
+                packedWeight = packed
             }
         }
-        defer { affine.deallocate(); packedA.map { UnsafeMutablePointer(mutating: $0.pointer).deallocate() } }
         // Pooled rows per piece of work: their convolution rows fill about one plain-path tile.
         let tile = Convolution.tileWidth(rows: p.rows, positions: p.positions)
         let rowsPerGroup = Swift.max(1, Swift.min(pooledHeight, (tile / p.outputWidth - ph) / sh + 1))
@@ -94,7 +92,7 @@ public enum ConvolutionPooling {
             let columns = p.geometry.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: p.rows * groupPositions)
             let products = UnsafeMutablePointer<Float>.allocate(capacity: p.outputChannels * groupPositions)
             let rowMaxima = UnsafeMutablePointer<Float>.allocate(capacity: p.outputWidth)
-            let packedColumns = packedA == nil ? nil
+            let packedColumns = packedWeight == nil ? nil
                 : UnsafeMutablePointer<UInt16>.allocate(capacity: envnet_bf16_packed_b_count(p.rows, groupPositions))
             defer { columns?.deallocate(); products.deallocate(); rowMaxima.deallocate(); packedColumns?.deallocate() }
             for item in range {
@@ -104,10 +102,10 @@ public enum ConvolutionPooling {
                 let positions = firstRow * p.outputWidth ..< (firstRow + rows) * p.outputWidth
                 let source = inputBase.pointer + image * p.inputPlane
                 let (b, ldb) = Convolution.tileColumns(of: source, problem: p, positions: positions, workspace: columns)
-                if let packedA, let packedColumns {
+                if let packedWeight, let packedColumns {
                     let panels = (positions.count + 31) / 32
                     _ = envnet_bf16_pack_b_panels(b, ldb, p.rows, positions.count, packedColumns, 0, panels)
-                    _ = envnet_bf16_gemm(p.outputChannels, positions.count, p.rows, packedA.pointer, packedColumns, products,
+                    _ = envnet_bf16_gemm(p.outputChannels, positions.count, p.rows, packedWeight, packedColumns, products,
                                          positions.count, 0, 0, p.outputChannels, 0, panels)
                 } else {
                     gemm(precision: precision, transposeA: false, transposeB: false, m: p.outputChannels, n: positions.count, k: p.rows,
@@ -115,7 +113,7 @@ public enum ConvolutionPooling {
                 }
                 for channel in 0..<p.outputChannels {
                     let plane = products + channel * positions.count
-                    activate(plane, count: positions.count, scale: scaleBase.pointer[channel], shift: shiftBase.pointer[channel])
+                    activate(plane, count: positions.count, scale: scale[channel], shift: shift[channel])
                     let destination = outputBase.pointer + ((image * p.outputChannels + channel) * pooledHeight + firstPooledRow) * pooledWidth
                     for pooledRow in 0..<pooledRows {
                         let top = plane + pooledRow * sh * p.outputWidth
@@ -134,9 +132,6 @@ public enum ConvolutionPooling {
         withExtendedLifetime((input, weight, output)) {}
         return true
     }
-
-    /// The packed bf16 weight's address, shared read-only by the workers.
-    private struct PackedAddress: @unchecked Sendable { let pointer: UnsafePointer<UInt32> }
 
     /// `x = max(0, x·scale + shift)` in place: BatchNorm's evaluation kernel with ReLU.
     @inline(__always)

@@ -14,11 +14,12 @@ public enum Parallel {
 
     /// Runs `body(index)` for every index in `0..<count`, spread over the workers; returns when all are done.
     ///
-    /// At most ``workerCount`` pieces run at once: with fewer workers than cores, that many
-    /// threads take the indices in turn (Dispatch alone would use every core). Every piece runs
-    /// with the caller's ``ExecutionOptions/current``: the options are task-local, and Dispatch's
-    /// threads would otherwise see the process-wide ones (a kernel that chose its precision on a
-    /// worker then rounded some pieces and not others).
+    /// At most ``workerCount`` pieces run at once: that many threads take the indices in turn
+    /// (Dispatch alone would use every core). Every piece runs with the caller's
+    /// ``ExecutionOptions/current``: the options are task-local, and Dispatch's threads would
+    /// otherwise see the process-wide ones (a kernel that chose its precision on a worker then
+    /// rounded some pieces and not others). They are set once per thread, not per piece: setting a
+    /// task-local value outside a task costs microseconds, which conv1's 384 pieces per batch felt.
     public static func forEach(count: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
         let workers = workerCount
@@ -29,16 +30,10 @@ public enum Parallel {
         let options = ExecutionOptions.current
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendableBox(body)
-            if count <= workers || workers >= processorCount {
-                DispatchQueue.concurrentPerform(iterations: count) { index in
-                    ExecutionOptions.withOptions(options) { box.value(index) }
-                }
-            } else {
-                let next = IndexDispenser(count: count)
-                DispatchQueue.concurrentPerform(iterations: workers) { _ in
-                    ExecutionOptions.withOptions(options) {
-                        while let index = next.take() { box.value(index) }
-                    }
+            let next = IndexDispenser(count: count)
+            DispatchQueue.concurrentPerform(iterations: Swift.min(count, workers)) { _ in
+                ExecutionOptions.withOptions(options) {
+                    while let index = next.take() { box.value(index) }
                 }
             }
         }

@@ -18,7 +18,7 @@ enum SingleChannelConvolution {
     /// dilation, at most 16 taps, on a CPU with AVX-512, with the rewrites allowed.
     static func applies(to p: Convolution.Problem) -> Bool {
         let g = p.geometry
-        return ExecutionOptions.current.usesConvolutionRewrites && envnet_winograd_available() != 0
+        return ExecutionOptions.current.usesConvolutionRewrites && envnet_cpu_has_avx512() != 0
             && p.channels == 1 && p.height == 1 && g.kernelHeight == 1 && g.strideWidth == 1 && g.dilationWidth == 1
             && g.paddingHeight == 0 && g.kernelWidth <= 16 && p.outputChannels >= 1 && p.outputWidth >= 1
     }
